@@ -1,0 +1,20 @@
+"""lectures_utils: the helpers that the notebooks of the course share.
+
+Modules by topic (each has a docstring saying what it is for):
+
+- ``device``: the compute device, seeding, DataLoader defaults;
+- ``training``: a readable training loop with a per-epoch history;
+- ``plotting``: the book's figure style, image grids, mask overlays, three-plane views, curves;
+- ``data``: the offline data sets (real DICOM, NIfTI, ECG, tables);
+- ``phantoms``: synthetic scans with label masks from configurable "scanners";
+- chapter modules added by the chapters that introduce them.
+
+Public names are re-exported here, so ``from lectures_utils import get_device, fit`` works.
+"""
+
+from .device import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
+from .plotting import *  # noqa: F401,F403
+# Chapter and data modules: add one `from .module import *` line per module below, keep the order.
+
+__version__ = "0.1.0"
