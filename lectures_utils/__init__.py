@@ -15,6 +15,7 @@ Public names are re-exported here, so ``from lectures_utils import get_device, f
 from .device import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
+from .reporting import *  # noqa: F401,F403
 # Chapter and data modules: add one `from .module import *` line per module below, keep the order.
 
 __version__ = "0.1.0"
