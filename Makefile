@@ -29,6 +29,8 @@ $(STAMP): requirements.txt pyproject.toml
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going --builder html
 
+# The suite executes the notebooks on the CPU (through the book build), whatever the machine has.
+test: export LECTURES_DEVICE = cpu
 test: book
 	$(BIN)/python -m pytest tests
 

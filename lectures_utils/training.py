@@ -217,7 +217,7 @@ def fit(
                 loss = loss_fn(outputs, targets)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"the training loss became {float(loss)} in epoch {_epoch}; "
+                    f"the training loss became {loss.item()} in epoch {_epoch}; "
                     "lower the learning rate or check the inputs for NaN"
                 )
             scaler.scale(loss).backward()
