@@ -6,16 +6,16 @@
 #   make homework  generate student notebooks and autograders into _build/homework
 #   make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>   grade a class
 #   make serve     preview the built site on http://localhost:8000
+#   make browser   install Debian's headless Chromium for the website tests (if missing, as root)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-export MPLBACKEND ?= Agg
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book test unit lab bench homework grade serve clean
+.PHONY: setup book test unit lab bench homework grade serve browser clean
 
 setup: $(STAMP)
 
@@ -26,12 +26,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)"
 	@touch $(STAMP)
 
+# The website's JavaScript (MathJax, RequireJS, the widget manager) comes pinned from the npm registry
+# into book/_static/vendor/ (scripts/site_assets.py; a no-op once there), so the site works offline.
 book: setup
+	$(BIN)/python scripts/site_assets.py
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going --builder html
 
 # The suite executes the notebooks on the CPU (through the book build), whatever the machine has.
 test: export LECTURES_DEVICE = cpu
-test: book
+test: book browser
 	$(BIN)/python -m pytest tests
 
 unit: setup
@@ -45,3 +48,29 @@ bench: setup
 
 clean:
 	rm -rf _build
+
+# Headless Chromium for the website tests (tests/test_site.py): Debian's package, never a downloaded
+# browser. Installed when missing if we are root (as on CI); otherwise it says what to run.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium fonts-wqy-microhei; \
+	else echo "tests/test_site.py needs Debian's Chromium: sudo apt-get install chromium fonts-wqy-microhei"; exit 1; fi
+
+# Preview the built website (run `make book` first) on http://localhost:8000 (PORT=... to change).
+PORT ?= 8000
+serve:
+	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 1; }
+	@echo "serving _build/html on http://localhost:$(PORT)/ (Ctrl+C to stop)"
+	$(or $(wildcard $(BIN)/python),$(PYTHON)) -m http.server --directory _build/html --bind 127.0.0.1 $(PORT)
+
+# Homework (scripts/homework.py; conventions in homework/README.md). The website copies of the student
+# notebooks (book/homework/) are committed, so `make book` needs no generation step.
+homework: setup
+	$(BIN)/python scripts/homework.py generate
+
+grade: setup
+	@test -n "$(ASSIGNMENT)" && test -n "$(SUBMISSIONS)" || \
+		{ echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>  (names: $$($(BIN)/python scripts/homework.py list | tr '\n' ' '))"; exit 2; }
+	$(BIN)/python scripts/homework.py grade $(ASSIGNMENT) $(SUBMISSIONS)

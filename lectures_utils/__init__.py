@@ -17,5 +17,15 @@ from .training import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403
 from .reporting import *  # noqa: F401,F403
 # Chapter and data modules: add one `from .module import *` line per module below, keep the order.
+from .data import *  # noqa: F401,F403
+from .preprocessing import *  # noqa: F401,F403
+from .phantoms import *  # noqa: F401,F403
+from .gp import *  # noqa: F401,F403
+from .activations import *  # noqa: F401,F403
+from .autodiff import *  # noqa: F401,F403
+from .nn_numpy import *  # noqa: F401,F403
+from .metrics import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .models import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

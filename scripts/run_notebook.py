@@ -42,7 +42,6 @@ def run(path: Path, timeout: int = 600, save: Path | None = None) -> dict:
     nb = nbformat.read(path, as_version=4)
     record_file = Path(tempfile.mkstemp(suffix=".jsonl")[1])
     os.environ["LECTURES_RECORD_FILE"] = str(record_file)
-    os.environ.setdefault("MPLBACKEND", "Agg")
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     peak = [0]
