@@ -2,7 +2,8 @@
 
 ``fit`` is deliberately short enough to read in class: move the batch to the device, forward,
 loss, backward, step; then evaluate on the validation loader. It adds what a beginner's loop
-usually lacks: progress bars (tqdm.auto, so they render in Jupyter and in a terminal), a
+usually lacks: a progress bar (tqdm.auto, so it renders in Jupyter and in a terminal; one bar per
+run, so an executed notebook keeps a single progress widget rather than one per epoch), a
 per-epoch ``History`` of losses and metrics, mixed precision on CUDA, and the elapsed time.
 
 A metric is any callable ``metric(output, target) -> float`` computed on one batch; ``fit``
@@ -185,7 +186,8 @@ def fit(
     scheduler:
         Stepped once per epoch.
     progress, verbose:
-        Show tqdm bars; print the device and the elapsed time at the end.
+        Show one tqdm bar over the epochs (the current batch in its postfix); print the device and the
+        elapsed time at the end.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -209,7 +211,10 @@ def fit(
         model.train()
         totals: dict[str, float] = {}
         count = 0
-        for batch in tqdm(train_loader, desc="train", leave=False, disable=not progress):
+        n_batches = len(train_loader) if hasattr(train_loader, "__len__") else None
+        for step, batch in enumerate(train_loader, start=1):
+            if progress:  # one bar for the whole run: batch progress goes into its postfix
+                epoch_bar.set_postfix_str(f"batch {step}/{n_batches or '?'}", refresh=step == 1 or step == n_batches)
             inputs, targets = _split_batch(_to_device(batch, device))
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, amp):

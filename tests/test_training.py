@@ -108,3 +108,24 @@ def test_history_access_and_errors():
         h["val_loss"]
     with pytest.raises(ValueError, match="mode"):
         h.best("val_dice", "median")
+
+
+def test_fit_shows_one_progress_bar_per_run(monkeypatch):
+    """An executed notebook keeps every progress widget it ever showed: one per run, not per epoch."""
+    import lectures_utils.training as training
+
+    created = []
+    real_tqdm = training.tqdm
+
+    def counting_tqdm(*args, **kwargs):
+        bar = real_tqdm(*args, **kwargs)
+        created.append(bar)
+        return bar
+
+    monkeypatch.setattr(training, "tqdm", counting_tqdm)
+    loader = torch.utils.data.DataLoader(_data(), batch_size=16)
+    model = torch.nn.Linear(3, 1)
+    fit(model, loader, torch.nn.functional.mse_loss, torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+        device="cpu", progress=True, verbose=False)
+    assert len(created) == 1
+    assert created[0].n == 3  # the bar counted the epochs
