@@ -1,6 +1,8 @@
 """Tests for lectures_utils.data: each loader against the library that owns the file."""
 
 import socket
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -121,6 +123,17 @@ def test_mni152_template_against_nilearn():
     dice = 2 * (mask_reference & template.brain_mask).sum() / (mask_reference.sum() + template.brain_mask.sum())
     assert dice > 0.99, dice
     assert load_mni152() is template  # cached
+
+
+def test_mni152_is_found_without_importing_nilearn_datasets():
+    # Importing nilearn.datasets costs about 3 s, paid by every process that builds a brain phantom
+    # (each notebook, each homework grading run); the 1 mm template files are located directly.
+    code = (
+        "import sys; from lectures_utils import load_mni152; t = load_mni152(); "
+        "print('nilearn.datasets' in sys.modules, t.shape)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "(197,", "233,", "189)"], result.stdout + result.stderr
 
 
 def test_skimage_and_sklearn_data():
