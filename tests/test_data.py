@@ -126,7 +126,7 @@ def test_mni152_template_against_nilearn():
 
 
 def test_mni152_is_found_without_importing_nilearn_datasets():
-    # Importing nilearn.datasets costs about 3 s, paid by every process that builds a brain phantom
+    # Importing nilearn.datasets costs about 1.5 s, paid by every process that builds a brain phantom
     # (each notebook, each homework grading run); the 1 mm template files are located directly.
     code = (
         "import sys; from lectures_utils import load_mni152; t = load_mni152(); "
