@@ -3,6 +3,7 @@
 #   make test      build the book, then run the whole test suite (what CI runs)
 #   make lab       open JupyterLab on the notebooks with the course environment
 #   make bench     time every notebook (wall time, peak memory, asserted figures)
+#   make seeds     re-run notebooks with training seeds 0..4 and tabulate every figure (book/seed_sweep.md)
 #   make homework  generate student notebooks and autograders into _build/homework
 #   make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>   grade a class
 #   make serve     preview the built site on http://localhost:8000
@@ -15,7 +16,7 @@ STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book test unit lab bench homework grade serve browser clean
+.PHONY: setup book test unit lab bench seeds homework grade serve browser clean
 
 setup: $(STAMP)
 
@@ -45,6 +46,15 @@ lab: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# The seed sweep (scripts/seeds.py): long, outside CI. NOTEBOOKS="a.ipynb b.ipynb" to choose, SEEDS=N
+# (default 5), DEVICE=cuda for a GPU, JOBS=N notebooks at once. Writes book/seed_sweep/<device>.json and
+# regenerates the appendix page book/seed_sweep.md.
+SEEDS  ?= 5
+DEVICE ?= cpu
+JOBS   ?= 1
+seeds: setup
+	$(BIN)/python scripts/seeds.py --seeds $(SEEDS) --device $(DEVICE) --jobs $(JOBS) $(NOTEBOOKS)
 
 clean:
 	rm -rf _build

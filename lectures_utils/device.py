@@ -4,6 +4,11 @@ Every notebook calls ``get_device()`` once in its setup cell, so the same notebo
 CUDA, Apple MPS or the CPU without edits. Set the environment variable ``LECTURES_DEVICE``
 (``cpu``, ``cuda``, ``cuda:1``, ``mps``) to override the automatic choice, for example to run
 the book on the CPU on a machine that has a GPU.
+
+The training seed works the same way: a notebook's setup cell reads it with ``SEED = book_seed()``
+(0 unless the environment variable ``LECTURES_SEED`` says otherwise) and derives every training seed
+from it, so the seed sweep (``make seeds``) and a curious reader can re-run a notebook with other
+seeds without editing it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import numpy as np
 import torch
 
 DEVICE_ENV_VAR = "LECTURES_DEVICE"
+SEED_ENV_VAR = "LECTURES_SEED"
 
 __all__ = [
     "DEVICE_ENV_VAR",
+    "SEED_ENV_VAR",
     "get_device",
+    "book_seed",
     "seed_everything",
     "loader_kwargs",
     "make_loader",
@@ -79,6 +87,34 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "mps":
         return "mps (Apple GPU)"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def book_seed(default: int = 0) -> int:
+    """The training seed of this run: ``$LECTURES_SEED`` when set, else ``default`` (0).
+
+    Notebooks call it once in the setup cell (``SEED = book_seed()``) and derive the seeds of weight
+    initialisation, shuffling and dropout from it (``SEED``, ``SEED + 1``, ...). Seeds that define a
+    data set (a phantom cohort, a train/test split) stay fixed, so a sweep over ``SEED`` measures how
+    much a result depends on training randomness, on the same data.
+
+    Raises
+    ------
+    ValueError
+        If ``LECTURES_SEED`` is set but is not an integer in ``[0, 2**31)``.
+    """
+    raw = os.environ.get(SEED_ENV_VAR, "").strip()
+    if not raw:
+        value = default
+    else:
+        try:
+            value = int(raw)
+        except ValueError as err:
+            raise ValueError(f"{SEED_ENV_VAR} must be a non-negative integer such as 0 or 3, got {raw!r}") from err
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"default must be an int, got {type(value).__name__}")
+    if not 0 <= int(value) < 2**31:
+        raise ValueError(f"the training seed must be in [0, 2**31), got {value} (from {SEED_ENV_VAR} or default)")
+    return int(value)
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lectures_utils import DEVICE_ENV_VAR, get_device, loader_kwargs, make_loader, seed_everything
+from lectures_utils import DEVICE_ENV_VAR, SEED_ENV_VAR, book_seed, get_device, loader_kwargs, make_loader, seed_everything
 
 
 def test_get_device_defaults_to_best_available(monkeypatch):
@@ -64,3 +64,19 @@ def test_make_loader_shuffles_reproducibly():
     assert first != [list(range(i, i + 5)) for i in range(0, 20, 5)]
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(data, batch_size=0)
+
+
+def test_book_seed_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(SEED_ENV_VAR, raising=False)
+    assert book_seed() == 0
+    assert book_seed(default=5) == 5
+    monkeypatch.setenv(SEED_ENV_VAR, " 3 ")
+    assert book_seed() == 3
+    assert book_seed(default=5) == 3
+
+
+@pytest.mark.parametrize("raw", ["abc", "1.5", "-1", str(2**31)])
+def test_book_seed_rejects_bad_environment_values(monkeypatch, raw):
+    monkeypatch.setenv(SEED_ENV_VAR, raw)
+    with pytest.raises(ValueError, match=SEED_ENV_VAR):
+        book_seed()
