@@ -5,9 +5,11 @@
 #   make bench     time every notebook (wall time, peak memory, asserted figures)
 #   make seeds     re-run notebooks with training seeds 0..4 and tabulate every figure (book/seed_sweep.md)
 #   make homework  generate student notebooks and autograders into _build/homework
-#   make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>   grade a class
+#   make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>   grade a class, each submission in a sandbox
 #   make serve     preview the built site on http://localhost:8000
+#   make pdf       print the built site into one PDF, _build/book.pdf (headless Chromium)
 #   make browser   install Debian's headless Chromium for the website tests (if missing, as root)
+#   make sandbox   install Debian's bubblewrap, the grading sandbox (if missing, as root)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +18,7 @@ STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup book test unit lab bench seeds homework grade serve browser clean
+.PHONY: setup book test unit lab bench seeds homework grade serve browser sandbox pdf clean
 
 setup: $(STAMP)
 
@@ -35,7 +37,7 @@ book: setup
 
 # The suite executes the notebooks on the CPU (through the book build), whatever the machine has.
 test: export LECTURES_DEVICE = cpu
-test: book browser
+test: book browser sandbox
 	$(BIN)/python -m pytest tests
 
 unit: setup
@@ -55,6 +57,12 @@ DEVICE ?= cpu
 JOBS   ?= 1
 seeds: setup
 	$(BIN)/python scripts/seeds.py --seeds $(SEEDS) --device $(DEVICE) --jobs $(JOBS) $(NOTEBOOKS)
+
+# The whole book as one PDF (scripts/book_pdf.py): Debian's headless Chromium prints the built site
+# (run `make book` first) into _build/book.pdf, with math and Chinese fonts; no TeX, no downloads.
+pdf: setup browser
+	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 1; }
+	$(BIN)/python scripts/book_pdf.py --site _build/html --out _build/book.pdf
 
 clean:
 	rm -rf _build
@@ -77,10 +85,21 @@ serve:
 
 # Homework (scripts/homework.py; conventions in homework/README.md). The website copies of the student
 # notebooks (book/homework/) are committed, so `make book` needs no generation step.
+# The grading sandbox (scripts/homework.py): Debian's bubblewrap, installed when missing if we are root
+# (as on CI); otherwise it says what to run. Needs Linux with user namespaces.
+sandbox:
+	@if command -v bwrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap; \
+	else echo "grading runs each submission in a bubblewrap sandbox: sudo apt-get install bubblewrap" \
+		"(Linux only; elsewhere grade in a Linux VM or container, see homework/README.md)"; exit 1; fi
+
 homework: setup
 	$(BIN)/python scripts/homework.py generate
 
-grade: setup
+# Grading runs students' code, so it refuses without the sandbox. UNSAFE_NO_SANDBOX=1 grades without it:
+# only for notebooks you trust (your own solution); see book/homework_instructors.md.
+grade: setup $(if $(UNSAFE_NO_SANDBOX),,sandbox)
 	@test -n "$(ASSIGNMENT)" && test -n "$(SUBMISSIONS)" || \
-		{ echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>  (names: $$($(BIN)/python scripts/homework.py list | tr '\n' ' '))"; exit 2; }
-	$(BIN)/python scripts/homework.py grade $(ASSIGNMENT) $(SUBMISSIONS)
+		{ echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder> [UNSAFE_NO_SANDBOX=1]  (names: $$($(BIN)/python scripts/homework.py list | tr '\n' ' '))"; exit 2; }
+	$(BIN)/python -I scripts/homework.py grade $(ASSIGNMENT) $(SUBMISSIONS) $(if $(UNSAFE_NO_SANDBOX),--unsafe-no-sandbox)

@@ -27,5 +27,15 @@ from .nn_numpy import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
+# >>> chapter 4
+from .cnn import *  # noqa: F401,F403
+# <<< chapter 4
+# >>> chapter 5
+from .sequences import *  # noqa: F401,F403
+# <<< chapter 5
+# >>> chapter 7
+from .rl import *  # noqa: F401,F403
+from .transfer import *  # noqa: F401,F403
+# <<< chapter 7
 
 __version__ = "0.1.0"

@@ -75,8 +75,8 @@ _TABLE: dict[str, tuple[Callable, Callable, dict[str, float]]] = {
         {"alpha": 0.25},
     ),
     "rrelu": (
-        lambda x, lower, upper: np.where(x >= 0, x, 0.5 * (lower + upper) * x),
-        lambda x, lower, upper: np.where(x >= 0, 1.0, 0.5 * (lower + upper)),
+        lambda x, lower, upper: np.where(x > 0, x, 0.5 * (lower + upper) * x),
+        lambda x, lower, upper: np.where(x > 0, 1.0, 0.5 * (lower + upper)),
         {"lower": 1.0 / 8.0, "upper": 1.0 / 3.0},
     ),
     "elu": (
@@ -144,11 +144,12 @@ def rrelu_train(
 ) -> tuple[np.ndarray, np.ndarray]:
     """RReLU in training mode: each negative input gets its own slope drawn from U(lower, upper).
 
-    Returns ``(y, slope)`` where ``slope`` is the derivative dy/dx (1 for x >= 0).
+    Returns ``(y, slope)`` where ``slope`` is the derivative dy/dx (1 for x > 0; at x = 0 a random
+    slope, the left derivative, as ``torch.nn.functional.rrelu(training=True)`` does).
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     _lookup("rrelu", {"lower": lower, "upper": upper})
     array = _as_float_array(x)
-    slope = np.where(array >= 0, 1.0, rng.uniform(lower, upper, size=array.shape))
+    slope = np.where(array > 0, 1.0, rng.uniform(lower, upper, size=array.shape))
     return slope * array, slope

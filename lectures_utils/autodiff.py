@@ -60,6 +60,8 @@ class Var:
     Attributes
     ----------
     value: np.ndarray
+        Assigning to it between a forward pass and its ``backward`` makes ``backward`` raise a
+        RuntimeError (a version counter, as torch uses for in-place changes).
     grad: np.ndarray or None
         d(output)/d(this node) after ``output.backward()``; same shape as ``value``. Gradients
         accumulate over several ``backward`` calls, as in torch; ``zero_grad`` resets them.
@@ -70,12 +72,30 @@ class Var:
     __array_priority__ = 1000  # so that ndarray * Var calls Var.__rmul__
 
     def __init__(self, value, name: str = "", *, _parents: tuple = (), _op: str = "") -> None:
+        self._version = 0
         self.value = _to_array(value, "value")
         self.grad: np.ndarray | None = None
         self.name = str(name)
         self.op = _op
         # each parent comes with the function mapping d(out) -> d(parent)
         self._parents: tuple[tuple[Var, Callable[[np.ndarray], np.ndarray]], ...] = _parents
+        # the version of each parent's value when this node was computed (checked by backward)
+        self._saved_versions = tuple(parent._version for parent, _ in _parents)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new) -> None:
+        """Assigning a new value (also ``v.value -= ...``) bumps the version counter, as in torch.
+
+        A node computed from the old value then refuses to run ``backward``: its local derivatives
+        would be evaluated at the new value and the gradient would be silently wrong. Writing into
+        the array element by element (``v.value[0] = 1``) bypasses the counter, like torch's ``.data``.
+        """
+        self._value = _to_array(new, "value")
+        self._version += 1
 
     # -- construction helpers ------------------------------------------------------------------
     @staticmethod
@@ -133,6 +153,8 @@ class Var:
         if isinstance(exponent, bool) or not isinstance(exponent, Real):
             raise TypeError(f"only a constant real exponent is supported, got {type(exponent).__name__}")
         p = float(exponent)
+        if p == 0.0:  # x ** 0 = 1 everywhere: gradient 0, also at x = 0 (where p * x ** (p - 1) is 0 * inf)
+            return self._make(np.ones_like(self.value), "pow0", [(self, lambda g: np.zeros_like(self.value))])
         return self._make(self.value**p, f"pow{p:g}", [(self, lambda g: g * p * self.value ** (p - 1.0))])
 
     def __matmul__(self, other) -> Var:
@@ -148,6 +170,33 @@ class Var:
 
     def __rmatmul__(self, other) -> Var:
         return self._lift(other) @ self
+
+    # -- shape ----------------------------------------------------------------------------------
+    def transpose(self, *axes: int) -> Var:
+        """Permute the axes (reverse them when none are given), as ``np.transpose``."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        order = tuple(int(a) for a in axes) if axes else tuple(range(self.value.ndim))[::-1]
+        if sorted(order) != list(range(self.value.ndim)):
+            raise ValueError(f"axes must be a permutation of 0..{self.value.ndim - 1}, got {order}")
+        inverse = tuple(np.argsort(order))
+        return self._make(np.transpose(self.value, order), "transpose",
+                          [(self, lambda g: np.transpose(g, inverse))])
+
+    @property
+    def T(self) -> Var:  # noqa: N802 (NumPy's name)
+        return self.transpose()
+
+    def reshape(self, *shape: int) -> Var:
+        """The same values in a new shape (one entry may be -1), as ``np.reshape``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            out = self.value.reshape(shape)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"cannot reshape a Var of shape {self.shape} into {shape}") from err
+        old = self.shape
+        return self._make(out, "reshape", [(self, lambda g: np.reshape(g, old))])
 
     # -- elementary functions --------------------------------------------------------------------
     def reciprocal(self) -> Var:
@@ -206,6 +255,12 @@ class Var:
             if g is None:
                 continue
             node.grad = g.copy() if node.grad is None else node.grad + g
+            for (parent, _), saved in zip(node._parents, node._saved_versions):
+                if parent._version != saved:
+                    raise RuntimeError(
+                        f"the value of an input of the {node.op!r} node was changed after the forward pass "
+                        f"(version {saved} -> {parent._version}); backward would give the gradient at the new "
+                        "value. Run the forward pass again after changing .value.")
             for parent, local in node._parents:
                 contribution = local(g)
                 key = id(parent)

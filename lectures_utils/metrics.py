@@ -14,8 +14,11 @@ Conventions for empty masks (documented, tested, and stated where they differ fr
   the target is empty.
 - ``sensitivity``: target empty -> NaN (no true positives can be found). ``precision``: prediction
   empty -> NaN. ``over_segmentation`` / ``under_segmentation``: target empty -> NaN.
-- ``hausdorff``: both empty -> NaN; exactly one empty -> ``inf``. Same as MONAI's
-  ``compute_hausdorff_distance``.
+- ``hausdorff`` (and ``hd95``): both empty -> NaN; exactly one empty -> ``inf``, for every
+  ``percentile``. MONAI 1.6's ``compute_hausdorff_distance`` agrees for the plain Hausdorff distance
+  (``percentile=None``: inf) but not for HD95: with exactly one mask empty, ``percentile=95``
+  interpolates between infinite distances and returns NaN, which a later ``nanmean`` silently drops.
+  Here a missed or invented structure is the worst boundary error, so HD95 is ``inf`` as well.
 
 The Hausdorff distance follows MONAI exactly: the boundary of a mask is the set of foreground
 voxels that a binary erosion (cross-shaped structuring element, voxels outside the array count as

@@ -836,7 +836,10 @@ class PhantomDataset(torch.utils.data.Dataset):
     Item ``i`` is ``(image, labels)``: ``image`` float32 ``(C, *shape)`` (C = 1 for one scanner,
     or the number of scanners when ``scanner`` is a list), ``labels`` int64 ``(*shape)``.
     ``scanner="random"`` gives every item its own random profile (domain randomisation).
-    ``normalise=True`` z-scores each channel of each image (statistics over the whole image).
+    ``normalise=True`` z-scores each channel of each image (statistics over the whole image, not
+    inside a foreground mask: every phantom has the same field of view and inference then needs no
+    mask; the price is that a tissue's z-value shifts with the share of the image the body or brain
+    covers, which notebook 6.1 measures. Real data with varying fields of view should use a mask).
     ``cache=True`` keeps generated items in memory (same values, faster later epochs).
 
     Parameters are those of ``make_scan``; ``seed`` picks the set of subjects, so two datasets

@@ -17,6 +17,8 @@ from matplotlib.colors import ListedColormap
 __all__ = [
     "PALETTE",
     "LABEL_COLORS",
+    "MAX_FIGURE_WIDTH",
+    "fit_page_width",
     "set_style",
     "image_grid",
     "overlay_mask",
@@ -27,13 +29,39 @@ __all__ = [
 #: The book's qualitative palette (colour-blind friendly, after Okabe and Ito).
 PALETTE: list[str] = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 #: Colours for label values 1, 2, 3, ... in mask overlays (label 0 is background, transparent).
-LABEL_COLORS: list[str] = ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#F0E442", "#0072B2"]
+#: Label value k > 0 is drawn in ``LABEL_COLORS[(k - 1) % 7]`` by ``overlay_mask``, whatever else is in
+#: the mask: brain CSF (1) orange, GM (2) sky blue, WM (3) green, lesion (4) reddish purple; abdomen
+#: body, liver, spleen, kidney, bone (5) vermillion, lesion (6) yellow.
+LABEL_COLORS: list[str] = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#D55E00", "#F0E442", "#0072B2"]
+
+
+#: The figure-size policy for the website. The text column of a page is about 720 px wide; a wider
+#: image is shrunk to fit, and its labels with it (a 15 in figure at 100 dpi showed 10 pt labels at
+#: 6 px). ``set_style()`` therefore caps every pyplot figure at ``MAX_FIGURE_WIDTH`` inches (1000 px
+#: at the inline dpi of 100, so labels are shown at 72 % or more of their size): a wider figure is
+#: scaled down to that width, its height by the square root of that factor (wide strips of panels
+#: keep room for titles and labels). tests/test_figure_policy.py checks it, and tests/test_site.py
+#: the width of every figure on the built site.
+MAX_FIGURE_WIDTH: float = 10.0
+
+
+def fit_page_width(fig) -> None:
+    """Shrink ``fig`` to at most ``MAX_FIGURE_WIDTH`` inches wide (the book's figure-size policy).
+
+    Registered by ``set_style()`` as a matplotlib figure hook (``figure.hooks``), so it runs on every
+    figure that pyplot creates; a figure within the width is left as it is.
+    """
+    width, height = fig.get_size_inches()
+    if width > MAX_FIGURE_WIDTH:
+        scale = MAX_FIGURE_WIDTH / width
+        fig.set_size_inches(MAX_FIGURE_WIDTH, height * scale ** 0.5)
 
 
 def set_style() -> None:
-    """Apply the book's matplotlib style (palette, sizes, grid, dpi)."""
+    """Apply the book's matplotlib style (palette, sizes, grid, dpi) and figure-size policy."""
     mpl.rcParams.update(
         {
+            "figure.hooks": ["lectures_utils.plotting:fit_page_width"],
             "axes.prop_cycle": mpl.cycler(color=PALETTE),
             "figure.figsize": (6.4, 4.0),
             "figure.dpi": 100,
@@ -117,11 +145,15 @@ def overlay_mask(
     vmin: float | None = None,
     vmax: float | None = None,
     title: str | None = None,
+    colors: Mapping[int, str] | None = None,
 ):
     """Draw a label mask over an image. Returns ``(fig, ax)``.
 
     image: (H, W) intensities; mask: (H, W) integer labels, 0 = background (not drawn).
     labels: optional ``{label: name}`` for a legend. ``contour=True`` draws outlines instead of fills.
+    colors: optional ``{label: matplotlib colour}``. Labels not in it get the fixed book colour
+    ``LABEL_COLORS[(label - 1) % len(LABEL_COLORS)]``, so a label has the same colour in every figure,
+    whichever other labels are present or absent in this mask.
     """
     image = _as_image(image)
     if hasattr(mask, "detach"):
@@ -144,21 +176,26 @@ def overlay_mask(
     else:
         fig = ax.figure
     ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
-    n_labels = int(mask.max())
-    colors = [LABEL_COLORS[i % len(LABEL_COLORS)] for i in range(max(n_labels, 1))]
-    if n_labels > 0:
+    if colors is not None and not isinstance(colors, Mapping):
+        raise TypeError(f"colors must be a mapping {{label: colour}}, got {type(colors).__name__}")
+    custom = {int(k): v for k, v in (colors or {}).items()}
+
+    def colour_of(value: int):
+        return custom.get(value, LABEL_COLORS[(value - 1) % len(LABEL_COLORS)])
+
+    present = [int(v) for v in np.unique(mask) if v > 0]
+    if present:
         if contour:
-            for value in range(1, n_labels + 1):
-                if np.any(mask == value):
-                    ax.contour(mask == value, levels=[0.5], colors=[colors[value - 1]], linewidths=1.2)
+            for value in present:
+                ax.contour(mask == value, levels=[0.5], colors=[colour_of(value)], linewidths=1.2)
         else:
             rgba = np.zeros(mask.shape + (4,))
-            for value in range(1, n_labels + 1):
-                rgba[mask == value] = mpl.colors.to_rgba(colors[value - 1], alpha)
+            for value in present:
+                rgba[mask == value] = mpl.colors.to_rgba(colour_of(value), alpha)
             ax.imshow(rgba)
     if labels:
         handles = [
-            mpl.patches.Patch(color=colors[(int(v) - 1) % len(colors)], label=name)
+            mpl.patches.Patch(color=colour_of(int(v)), label=name)
             for v, name in sorted(labels.items())
             if int(v) > 0
         ]

@@ -7,7 +7,9 @@ A notebook states a number, asserts it, and records it::
     record("logistic regression test accuracy", acc)
 
 ``record`` prints the value; when the environment variable ``LECTURES_RECORD_FILE`` names a file
-(the benchmark script sets it), it also appends one JSON line there. It never changes a result.
+(the benchmark script sets it), it also appends one JSON line there. It never changes a result, and
+it returns None: a notebook cell that ends with ``record(...)`` shows the printed, rounded line only,
+not the full-precision value a second time as the cell's output.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ RECORD_ENV_VAR = "LECTURES_RECORD_FILE"
 __all__ = ["RECORD_ENV_VAR", "record"]
 
 
-def record(name: str, value: float, unit: str = "", quiet: bool = False) -> float:
-    """Print ``name = value unit`` and append it to ``$LECTURES_RECORD_FILE`` if set; return value."""
+def record(name: str, value: float, unit: str = "", quiet: bool = False) -> None:
+    """Print ``name = value unit`` and append it to ``$LECTURES_RECORD_FILE`` if set. Returns None."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError("name must be a non-empty string describing the figure")
     if hasattr(value, "item"):
@@ -39,4 +41,3 @@ def record(name: str, value: float, unit: str = "", quiet: bool = False) -> floa
     if path:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"name": name, "value": value, "unit": unit}, ensure_ascii=False) + "\n")
-    return value

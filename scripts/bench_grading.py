@@ -1,11 +1,12 @@
 """Benchmark of the class grader: grade 50 generated submissions of one assignment, print the times.
 
-    python scripts/bench_grading.py [ASSIGNMENT] [--n 50] [--jobs N]
+    python scripts/bench_grading.py [ASSIGNMENT] [--n 50] [--jobs N] [--unsafe-no-sandbox]
 
 The submissions are a mix made from the generated notebooks: correct (the solution), blank (the
 student notebook), partly wrong (the solution with one answer cell replaced by the blank one), and
 broken (a syntax error, an exception, sys.exit). Not run by the tests; prints total and per-submission
-wall time, the graders' summed wall time, and the score distribution.
+wall time, one grader's wall and CPU time, and the score distribution. Each submission is graded in its
+sandbox, as `make grade` does; --unsafe-no-sandbox measures the same grader without it.
 """
 
 from __future__ import annotations
@@ -49,22 +50,27 @@ def main() -> int:
     parser.add_argument("assignment", nargs="?", default="ch01_generative_discriminative")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--unsafe-no-sandbox", action="store_true", help="grade without the sandbox (to compare)")
     args = parser.parse_args()
     master = hw.master_notebook(args.assignment)
     target = hw.BUILD_DIR / args.assignment
-    if not (target / "autograder" / "autograder.zip").is_file():
+    if not hw.autograder_hash_file(target / "autograder" / "autograder.zip").is_file():
         hw.generate(args.assignment)
-    autograder = hw.load_autograder(target / "autograder" / "autograder.zip")
+    autograder = hw.load_autograder(target / "autograder" / "autograder.zip", require_hash=True)
     submissions = make_submissions((target / "autograder" / master.name).read_bytes(),
                                    (target / "student" / master.name).read_bytes(), args.n)
     start = time.perf_counter()
-    reports = hw.grade_batch(submissions, autograder, jobs=args.jobs)
+    reports = hw.grade_batch(submissions, autograder, jobs=args.jobs, unsafe_no_sandbox=args.unsafe_no_sandbox)
     wall = time.perf_counter() - start
     per = [r["wall_s"] for r in reports if r["wall_s"] is not None]
     totals = [r["total"] for r in reports]
-    print(f"assignment: {args.assignment}; submissions: {len(reports)}; parallel jobs: {args.jobs or hw.os.cpu_count()}")
+    print(f"assignment: {args.assignment}; submissions: {len(reports)}; parallel jobs: {args.jobs or hw.os.cpu_count()}; "
+          f"sandbox: {reports[0].get('sandbox')}")
     print(f"total wall time: {wall:.1f} s; per submission (wall / n): {wall / len(reports):.2f} s")
     print(f"one submission's grader: median {statistics.median(per):.2f} s, max {max(per):.2f} s")
+    cpu = [r["cpu_s"] for r in reports if r.get("cpu_s") is not None]
+    if cpu:
+        print(f"CPU time of one submission's sandbox: median {statistics.median(cpu):.2f} s, max {max(cpu):.2f} s")
     print(f"scores: full {sum(t == reports[0]['max_total'] for t in totals)}, zero {sum(t == 0 for t in totals)}, "
           f"partial {sum(0 < t < reports[0]['max_total'] for t in totals)}; "
           f"rows with an error note: {sum(bool(r['errors']) for r in reports)}")

@@ -73,7 +73,7 @@ def test_rrelu_training_slopes_lie_in_range_and_are_reproducible():
     y, slope = rrelu_train(x, np.random.default_rng(0), 0.1, 0.3)
     y2, _ = rrelu_train(x, np.random.default_rng(0), 0.1, 0.3)
     np.testing.assert_array_equal(y, y2)
-    neg = x < 0
+    neg = x <= 0  # x = 0 gets a random slope too, as in torch
     assert np.all((slope[neg] >= 0.1) & (slope[neg] <= 0.3))
     np.testing.assert_array_equal(slope[~neg], 1.0)
     np.testing.assert_allclose(y, slope * x)
@@ -94,3 +94,17 @@ def test_bad_inputs():
         rrelu_train([1.0], rng=0)
     with pytest.raises(ValueError, match="finite"):
         activation("elu", [1.0], alpha=float("nan"))
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "prelu", "rrelu", "elu", "selu"])
+def test_derivative_at_the_kink_is_the_left_value_like_torch(name):
+    # the module docstring promises torch's convention at x = 0: the left derivative
+    xt = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    TORCH[name](xt).sum().backward()
+    assert activation_derivative(name, 0.0) == pytest.approx(xt.grad.item(), abs=1e-15)
+    assert activation_derivative(name, 0.0) == pytest.approx(activation_derivative(name, -1e-12), abs=1e-9)
+
+
+def test_rrelu_training_slope_at_zero_is_random_like_torch():
+    _, slope = rrelu_train(np.zeros(200), np.random.default_rng(0))
+    assert np.all((slope >= 1 / 8) & (slope <= 1 / 3)) and slope.std() > 0.01

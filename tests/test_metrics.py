@@ -99,6 +99,12 @@ def test_empty_conventions_agree_with_monai():
             ref = float(compute_hausdorff_distance(_monai_onehot(a), _monai_onehot(b))[0, 0])
             mine = M.hausdorff(a, b)
             assert (np.isnan(ref) and np.isnan(mine)) or ref == mine
+            # HD95: MONAI gives NaN when exactly one mask is empty (percentile of infinite distances);
+            # the book gives inf, like its HD. Both empty: NaN in both.
+            ref95 = float(compute_hausdorff_distance(_monai_onehot(a), _monai_onehot(b), percentile=95)[0, 0])
+            mine95 = M.hd95(a, b)
+            assert np.isnan(ref95)
+            assert np.isnan(mine95) if not (a.any() or b.any()) else mine95 == np.inf
             ref_dice = float(DiceMetric(include_background=False, reduction="none", ignore_empty=False)(
                 _monai_onehot(a), _monai_onehot(b))[0, 0])
             assert M.dice(a, b) == ref_dice

@@ -153,3 +153,30 @@ def test_relative_error_is_norm_based():
     a, b = np.array([3.0, 0.0]), np.array([3.0, 4.0])
     assert relative_error(a, b) == pytest.approx(4.0 / 8.0)
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_dropout_backward_matches_torch_with_the_same_masks():
+    rng = np.random.default_rng(7)
+    model = MLP([6, 20, 15, 3], activation="tanh", init="xavier_normal", rng=3, dropout=0.4)
+    X, y = rng.normal(size=(9, 6)), rng.integers(0, 3, size=9)
+    loss, grads = model.loss_and_gradients(X, y)
+    masks = model._cache["masks"]
+    assert all(m is not None for m in masks) and any(np.any(m == 0) for m in masks)
+    params = [torch.tensor(p, requires_grad=True) for p in model.parameters()]
+    out = torch.tensor(X)
+    for l in range(model.n_layers):
+        out = out @ params[2 * l].T + params[2 * l + 1]
+        if l < model.n_layers - 1:
+            out = torch.tanh(out) * torch.tensor(masks[l])  # the same inverted-dropout mask
+    ref = torch.nn.functional.cross_entropy(out, torch.tensor(y))
+    ref.backward()
+    assert abs(loss - ref.item()) < 1e-12
+    for g, p in zip(grads, params):
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # with one sample, a hidden unit of layer 1 that was dropped gets no gradient on its weights
+    _, grads_one = model.loss_and_gradients(X[:1], y[:1])
+    dropped = model._cache["masks"][0][0] == 0
+    assert dropped.any() and (~dropped).any()
+    np.testing.assert_array_equal(grads_one[0][dropped], 0.0)
+    np.testing.assert_array_equal(grads_one[1][dropped], 0.0)
+    assert np.all(np.abs(grads_one[1][~dropped]) > 0)

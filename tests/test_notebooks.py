@@ -93,8 +93,57 @@ def test_lecture_notebook_follows_the_style(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, f"{path}: no code cells"
     assert "lectures_utils" in code[0].source, f"{path}: the first code cell is the setup cell importing lectures_utils"
+    assert re.search(r"^SEED = book_seed\(\)", code[0].source, re.M) and "seed_everything(SEED)" in code[0].source, \
+        f"{path}: the setup cell reads the training seed with `SEED = book_seed()` and calls `seed_everything(SEED)`"
     assert "assert" in "\n".join(c.source for c in code), f"{path}: states no checked number"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path}: kernelspec must be python3"
+
+
+_PROSE_NUMBER = re.compile(r"(?<![\w.])\d+\.\d{2,}(?![\w.])")
+
+
+def prose_numbers_without_code(nb) -> list[str]:
+    """Decimal numbers (two or more decimals) in the prose that appear in no code cell.
+
+    A number the text states is computed and asserted in the notebook, so its value (or the bound
+    that checks it) appears as a literal in the code. Formulas ($...$), inline code, links and
+    citations are not prose numbers. A notebook may list exceptions, each with its reason, in its
+    metadata: ``{"lectures": {"unchecked_prose_numbers": {"0.66": "why it needs no assert"}}}``.
+    """
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    allowed = nb.metadata.get("lectures", {}).get("unchecked_prose_numbers", {})
+    missing = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"\$\$.*?\$\$", " ", cell.source, flags=re.S)
+        text = re.sub(r"\$[^$\n]*\$|`[^`]*`|\]\([^)]*\)|\{(cite|numref|ref|doc|eq|term)\}`[^`]*`", " ", text)
+        for match in _PROSE_NUMBER.finditer(text):
+            value = match.group(0)
+            if value not in code and value.rstrip("0").rstrip(".") not in code and value not in allowed:
+                missing.append(value)
+    return missing
+
+
+def test_prose_number_check_finds_an_unchecked_number():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Dice 是 0.87，公式 $0.25 x$ 与 `lr=0.125` 不算。"),
+                nbformat.v4.new_code_cell("assert abs(dice - 0.870) < 0.01")]
+    assert prose_numbers_without_code(nb) == []
+    nb.cells[0].source += " 灵敏度为 0.93。"
+    assert prose_numbers_without_code(nb) == ["0.93"]
+    nb.metadata["lectures"] = {"unchecked_prose_numbers": {"0.93": "quoted from a paper"}}
+    assert prose_numbers_without_code(nb) == []
+
+
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=str)
+def test_numbers_in_the_prose_appear_in_the_code(path):
+    nb = nbformat.read(ROOT / path, as_version=4)
+    missing = prose_numbers_without_code(nb)
+    assert not missing, (f"{path}: the prose states {missing}, which no code cell computes or checks; assert "
+                         "them, or list them with a reason under metadata lectures.unchecked_prose_numbers")
+    for value, reason in nb.metadata.get("lectures", {}).get("unchecked_prose_numbers", {}).items():
+        assert isinstance(reason, str) and len(reason) > 10, f"{path}: give a reason for leaving {value} unchecked"
 
 
 @pytest.mark.slow

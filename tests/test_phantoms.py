@@ -240,3 +240,10 @@ def test_anatomy_shape_mismatch_is_rejected():
     broken = Anatomy("brain", anatomy.labels, anatomy.fractions, anatomy.spacing)
     with pytest.raises(ValueError, match="fractions"):
         render(broken, "T1")
+
+
+def test_random_scanner_tissue_means_stay_in_the_documented_range():
+    means = np.array([[m for t, m in random_scanner(seed).tissue_means.items() if t != "background"]
+                      for seed in range(200)])
+    assert means.min() >= 0.05 and means.max() <= 1.0
+    assert means.min() < 0.1 and means.max() > 0.95  # the whole range is used

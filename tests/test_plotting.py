@@ -103,3 +103,32 @@ def test_plot_history_draws_every_series():
         plot_history(h, keys=["val_acc"])
     with pytest.raises(ValueError, match="non-empty"):
         plot_history({})
+
+
+def test_overlay_mask_label_colours_do_not_depend_on_which_labels_are_present():
+    from matplotlib import colors as mcolors
+
+    from lectures_utils import LABEL_COLORS
+    image = np.zeros((10, 10))
+    only_csf = np.zeros((10, 10), dtype=np.int64)
+    only_csf[1:3, 1:3] = 1
+    with_lesion = only_csf.copy()
+    with_lesion[6:8, 6:8] = 4
+    names = {1: "CSF", 2: "GM", 3: "WM", 4: "lesion"}
+    _, ax_a = overlay_mask(image, only_csf, labels=names)
+    _, ax_b = overlay_mask(image, with_lesion, labels=names)
+    for ax in (ax_a, ax_b):
+        legend = {t.get_text(): p.get_facecolor() for t, p in zip(ax.get_legend().get_texts(), ax.get_legend().get_patches())}
+        assert np.allclose(legend["lesion"][:3], mcolors.to_rgb(LABEL_COLORS[3]))
+        assert not np.allclose(legend["lesion"][:3], legend["CSF"][:3])
+    fill = ax_b.images[1].get_array()
+    assert np.allclose(fill[6, 6, :3], mcolors.to_rgb(LABEL_COLORS[3]))
+
+
+def test_overlay_mask_accepts_a_label_colour_map():
+    mask = np.zeros((6, 6), dtype=np.int64)
+    mask[:2] = 2
+    _, ax = overlay_mask(np.zeros((6, 6)), mask, colors={2: "red"})
+    assert np.allclose(ax.images[1].get_array()[0, 0, :3], (1.0, 0.0, 0.0))
+    with pytest.raises(TypeError, match="colors"):
+        overlay_mask(np.zeros((6, 6)), mask, colors=["red"])

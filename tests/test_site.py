@@ -2,7 +2,10 @@
 
 The site must work with no network: every page loads with no console error, no failed request and
 no request outside the site; math is typeset by the site's own MathJax, images load, widgets render
-from their stored state with the site's own widget manager; the search finds Chinese words. The
+from their stored state with the site's own widget manager; the search finds Chinese words, also
+in multi-word and mixed Chinese/English queries (训练 U-Net, z 分数); the ☰ chapter-list and the
+page-contents buttons work on a phone (390 px) and on a desktop; every page has the favicon and a link
+to the course bundle; images have real alt texts; ASCII quotes stay straight; figures fit the page. The
 tests read whatever pages the toc has (all HTML pages of the build), so they grow with the book.
 The last two tests build a tiny throwaway book to show that a broken cross-reference or a failing
 notebook fails the build.
@@ -138,6 +141,43 @@ def test_glossary_terms_are_read_from_glossary_blocks(tmp_path):
         course_site.glossary_terms(tmp_path / "missing.md")
 
 
+def test_glossary_pairs_and_bilingual_search_words(tmp_path, monkeypatch):
+    glossary = tmp_path / "glossary.md"
+    glossary.write_text("```{glossary}\nz 分数 (z-score)\n   定义\n人工智能 (artificial intelligence, AI)\n"
+                        "   定义\nHD95\n   无中文\n```\n", encoding="utf-8")
+    pairs = course_site.glossary_pairs(glossary)
+    assert pairs == [("z 分数", ("z-score",)), ("人工智能", ("artificial intelligence", "AI"))]
+    monkeypatch.setattr(course_site, "_SYNONYMS", pairs)
+    lang = course_site.CourseChinese({})
+    assert "分数" in lang.split("每个通道各自做 z-score 归一化")  # English name -> Chinese words
+    assert {"z", "score"} <= set(lang.split("健康人的 z 分数服从标准正态分布"))  # and back
+    assert "人工智能" in lang.split("Artificial Intelligence in medicine")
+    assert "人工智能" not in lang.split("a paid service")  # AI only as a whole, upper-case word
+    assert lang.word_filter("z") and lang.word_filter("分数") and not lang.word_filter(" ")
+    assert not lang.word_filter("的") and not lang.word_filter("1")
+
+
+def test_images_get_their_caption_or_section_as_alt_text():
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    doc = new_document("t", get_default_settings(Parser))
+    section = nodes.section()
+    section += nodes.title(text="2.1 多元高斯分布")
+    plain = nodes.image(uri="../../_build/jupyter_execute/abc.png")
+    figure = nodes.figure()
+    captioned = nodes.image(uri="b.png")
+    figure += captioned
+    figure += nodes.caption(text="等高线图")
+    given = nodes.image(uri="c.png", alt="已有的说明")
+    section += [plain, figure, given]
+    doc += section
+    course_site.image_alt_texts(None, doc, "x")
+    assert [plain["alt"], captioned["alt"], given["alt"]] == ["图：2.1 多元高斯分布", "等高线图", "已有的说明"]
+
+
 def test_notebook_pages_offer_the_ipynb_download(site_dir):
     notebooks = [d for d in search_index(site_dir)["docnames"]
                  if (site_dir / "_sources" / f"{d}.ipynb").is_file()]
@@ -271,6 +311,249 @@ def test_search_query_is_cut_into_indexed_words(site_browser, site_dir):
     assert query not in index["terms"]
     found = search(site_browser, query)
     assert doc in found, f"searching {query!r} returned {found}"
+
+
+SEARCHES = [
+    # (query, a page it must find, whether that page must come first)
+    ("训练 U-Net", "notebooks/06_segmentation/06_4_training_unet", True),  # two-character word + U-Net
+    ("z 分数", "notebooks/06_segmentation/06_1_images_preprocessing", False),  # 6.1 says z-score
+    ("z 分数", "notebooks/02_gaussian_processes/02_4_normative_modelling", False),
+    ("z-score", "notebooks/02_gaussian_processes/02_4_normative_modelling", False),  # says z 分数
+    ("规范模型 z 分数", "notebooks/02_gaussian_processes/02_4_normative_modelling", True),
+    ("Dice 系数", "notebooks/06_segmentation/06_2_metrics_losses", False),
+    ("soft Dice 损失", "notebooks/06_segmentation/06_2_metrics_losses", False),
+    ("高斯过程 回归", "notebooks/02_gaussian_processes/02_2_gp_prior_posterior", False),
+]
+
+
+@pytest.mark.parametrize("query, doc, first", SEARCHES, ids=[f"{q}->{d.rsplit('/', 1)[-1]}" for q, d, _ in SEARCHES])
+def test_search_multiword_and_mixed_queries(site_browser, site_dir, query, doc, first):
+    """Two-character Chinese words and single letters count; every query word must be on a result."""
+    if doc not in search_index(site_dir)["docnames"]:
+        pytest.skip(f"{doc} is not in the toc")
+    found = search(site_browser, query)
+    assert doc in found, f"searching {query!r} returned {found}"
+    if first:
+        assert found[0] == doc, f"searching {query!r}: {doc} is not the first result: {found}"
+
+
+def test_search_requires_every_query_word(site_browser, site_dir):
+    """Sphinx alone let a page through that matched one word of three; every result has all words."""
+    index = search_index(site_dir)
+    query = "训练 U-Net"
+    words = ["训练", "u", "net"]
+    found = search(site_browser, query)
+    assert found, f"searching {query!r} found nothing"
+    for doc in found:
+        i = index["docnames"].index(doc)
+        for word in words:
+            entries = [index[t].get(word, []) for t in ("terms", "titleterms")]
+            files = {f for e in entries for f in (e if isinstance(e, list) else [e])}
+            assert i in files, f"{doc} found for {query!r} but has no {word!r}"
+
+
+def test_search_index_has_single_letters_and_glossary_synonyms(site_dir):
+    index = search_index(site_dir)
+    assert "z" in index["terms"] and "u" in index["terms"], "single Latin letters are not indexed"
+    doc = "notebooks/06_segmentation/06_1_images_preprocessing"
+    if doc in index["docnames"]:  # the page says z-score; the glossary term is z 分数 (z-score)
+        i = index["docnames"].index(doc)
+        entries = [index[t].get("分数", []) for t in ("terms", "titleterms")]
+        assert i in {f for e in entries for f in (e if isinstance(e, list) else [e])}, \
+            "z-score did not index 分数"
+
+
+# --- phones and the sidebar buttons ----------------------------------------------------------------
+
+def _open_at_width(chromium, site_url, width: int, page: str):
+    context = chromium.new_context(viewport={"width": width, "height": 844}, locale="zh-CN",
+                                   service_workers="block")
+    tab = context.new_page()
+    errors = []
+    tab.on("pageerror", lambda err: errors.append(str(err)))
+    tab.goto(site_url + page, wait_until="load")
+    tab.wait_for_load_state("networkidle")
+    return context, tab, errors
+
+
+def _a_chapter_page(site_dir: Path) -> str:
+    chapters = docs_under(site_dir, "notebooks/")
+    return f"{chapters[0]}.html" if chapters else "book/setup.html"
+
+
+def test_chapter_list_button_opens_the_chapters_on_a_phone(chromium, site_url, site_dir):
+    """At 390 px the visible ☰ button opens the chapter list (the theme bound a hidden copy)."""
+    context, tab, errors = _open_at_width(chromium, site_url, 390, _a_chapter_page(site_dir))
+    try:
+        nav = tab.locator(".bd-docs-nav a.reference")
+        assert nav.filter(visible=True).count() == 0, "the chapter list is visible before ☰ is clicked"
+        toggles = tab.locator(".primary-toggle").filter(visible=True)
+        assert toggles.count() == 1, f"expected one visible ☰ button, found {toggles.count()}"
+        assert HAN.search(toggles.first.get_attribute("aria-label") or ""), "☰ has no Chinese label"
+        toggles.first.click()
+        tab.wait_for_timeout(300)
+        assert tab.evaluate("document.querySelector('#pst-primary-sidebar-modal').open"), \
+            "clicking ☰ did not open the chapter list"
+        visible = nav.filter(visible=True)
+        assert visible.count() >= 4, f"only {visible.count()} chapter links visible after clicking ☰"
+        texts = " ".join(visible.all_inner_texts())
+        assert "环境配置" in texts, f"the chapter list shows no setup page: {texts[:300]}"
+        chapters = [d for d in docs_under(site_dir, "notebooks/")]
+        if chapters:
+            title = search_index(site_dir)["titles"][search_index(site_dir)["docnames"].index(chapters[0])]
+            assert title.split(" (")[0][:8] in texts, f"{title!r} not in the chapter list"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(SCREENSHOTS / "phone_chapter_list.png"))
+        tab.mouse.click(380, 400)  # a tap on the shaded page beside the list closes it
+        tab.wait_for_timeout(300)
+        assert nav.filter(visible=True).count() == 0, "tapping beside the chapter list did not close it"
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_page_contents_button_opens_on_a_phone(chromium, site_url, site_dir):
+    context, tab, errors = _open_at_width(chromium, site_url, 390, _a_chapter_page(site_dir))
+    try:
+        toggles = tab.locator(".secondary-toggle").filter(visible=True)
+        assert toggles.count() == 1, f"expected one visible page-contents button, found {toggles.count()}"
+        toggles.first.click()
+        tab.wait_for_timeout(300)
+        assert tab.evaluate("document.querySelector('#pst-secondary-sidebar-modal').open"), \
+            "clicking the page-contents button did not open the page's contents"
+        assert tab.locator("#pst-secondary-sidebar-modal a").filter(visible=True).count() >= 1
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_chapter_list_button_hides_and_shows_the_sidebar_on_a_desktop(chromium, site_url, site_dir):
+    context, tab, errors = _open_at_width(chromium, site_url, 1280, _a_chapter_page(site_dir))
+    try:
+        nav = tab.locator(".bd-docs-nav a.reference")
+        shown = nav.filter(visible=True).count()
+        assert shown >= 4, f"the desktop sidebar shows {shown} links"
+        toggle = tab.locator(".primary-toggle").filter(visible=True)
+        assert toggle.count() == 1
+        toggle.first.click()
+        tab.wait_for_timeout(300)
+        assert nav.filter(visible=True).count() == 0, "☰ did not hide the sidebar on a desktop"
+        toggle.first.click()
+        tab.wait_for_timeout(300)
+        assert nav.filter(visible=True).count() == shown, "☰ did not bring the sidebar back"
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_one_search_field_and_no_top_navbar(chromium, site_url, site_dir):
+    """The theme's top navbar duplicated the sidebar's search field; now there is one per width."""
+    for width in (390, 1280):
+        context, tab, _ = _open_at_width(chromium, site_url, width, _a_chapter_page(site_dir))
+        try:
+            assert not tab.locator("#pst-header").is_visible(), f"{width} px: the top navbar is visible"
+            fields = tab.locator(".search-button-field, .search-button__button").filter(visible=True)
+            assert fields.count() == 1, f"{width} px: {fields.count()} visible search fields/buttons"
+        finally:
+            context.close()
+
+
+# --- static page details -----------------------------------------------------------------------------
+
+def test_every_page_has_the_favicon_and_the_course_bundle_link(site_dir):
+    assert (site_dir / "_static" / "favicon.svg").is_file()
+    bundle = site_dir / "course_bundle.zip"
+    assert bundle.is_file(), "course_bundle.zip is missing from the site"
+    for page in site_pages(site_dir):
+        html = (site_dir / page).read_text(encoding="utf-8")
+        if 'http-equiv="refresh"' in html.lower():
+            continue  # index.html only redirects
+        assert re.search(r'<link rel="icon" href="[^"]*favicon\.svg"', html), f"{page}: no favicon"
+        links = re.findall(r'href="([^"]*course_bundle\.zip)"', html)
+        assert links, f"{page}: no link to the course bundle"
+        for link in links:
+            target = (site_dir / page).parent / link
+            assert target.resolve() == bundle.resolve(), f"{page}: {link} does not point at the bundle"
+    setup = (site_dir / "book" / "setup.html").read_text(encoding="utf-8")
+    main = setup[setup.index("<main"):]
+    assert "course_bundle.zip" in main, "the setup page's text does not link the course bundle"
+    assert 'id="course-bundle"' in setup
+
+
+def test_images_have_alt_text_not_file_paths(site_dir):
+    bad = {}
+    for page in site_pages(site_dir):
+        html = (site_dir / page).read_text(encoding="utf-8")
+        for tag in re.findall(r"<img\b[^>]*>", html):
+            alt = re.search(r'alt="([^"]*)"', tag)
+            if alt is None or not alt.group(1).strip() or re.search(
+                    r"\.(png|jpe?g|svg|gif)$|_build/|jupyter_execute", alt.group(1)):
+                bad.setdefault(page, []).append(tag[:160])
+    assert not bad, f"images without a real alt text: {bad}"
+
+
+def test_notebook_figures_fit_the_page_width(site_dir):
+    """The figure-size policy (lectures_utils.plotting.MAX_FIGURE_WIDTH, 100 dpi inline): no figure
+    much wider than 1000 px, which the ~720 px text column would shrink to unreadable labels."""
+    import struct
+
+    sys.path.insert(0, str(REPO))
+    from lectures_utils.plotting import MAX_FIGURE_WIDTH
+
+    limit = MAX_FIGURE_WIDTH * 100 * 1.1  # tight bounding boxes may add a legend outside the axes
+    widths = {}
+    for png in (site_dir / "_images").glob("*.png") if (site_dir / "_images").is_dir() else []:
+        head = png.read_bytes()[:24]
+        if head[:8] == b"\x89PNG\r\n\x1a\n":
+            widths[png.name] = struct.unpack(">I", head[16:20])[0]
+    if not widths:
+        pytest.skip("no figures on the site (notebooks not executed)")
+    wide = {name: w for name, w in widths.items() if w > limit}
+    assert not wide, f"figures wider than {limit:.0f} px: {wide}"
+
+
+def test_ascii_quotes_next_to_chinese_stay_straight(site_dir):
+    """Smart quotes are off: "受试者" must not become ”受试者” (two closing quotes)."""
+    curly = {}
+    straight = 0
+    for page in site_pages(site_dir):
+        html = (site_dir / page).read_text(encoding="utf-8")
+        body = re.sub(r"<(pre|script|style)\b.*?</\1>", "", html, flags=re.S)
+        found = re.findall(r"”[\u4e00-\u9fff][^“”<]{0,30}”", body)
+        if found:
+            curly[page] = found[:3]
+        straight += len(re.findall(r"&quot;[\u4e00-\u9fff][^<]{0,30}?&quot;", body))  # text, escaped
+    assert not curly, f"ASCII quotes turned into two closing quotes: {curly}"
+    if straight == 0:
+        pytest.skip("no page has ASCII quotes around Chinese text")
+
+
+def test_homework_pages_start_with_their_title(site_dir):
+    pages = [p for p in site_pages(site_dir) if p.startswith("book/homework/")]
+    if not pages:
+        pytest.skip("no homework pages")
+    for page in pages:
+        html = (site_dir / page).read_text(encoding="utf-8")
+        main = html[html.index('<article class="bd-article">'):]
+        assert "<h1" in main, page
+        if "otter.Notebook" in main:
+            assert main.index("<h1") < main.index("otter.Notebook"), \
+                f"{page}: the otter set-up cell comes before the title"
+
+
+@pytest.mark.slow
+def test_book_pdf_has_every_page_and_typeset_math(site_dir, tmp_path):
+    """`make pdf` (scripts/book_pdf.py): one PDF of every page of the chapter list, math typeset."""
+    book_pdf = _load("book_pdf", REPO / "scripts" / "book_pdf.py")
+    out = tmp_path / "book.pdf"
+    report = book_pdf.print_book(site_dir, out, os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
+    order = book_pdf.reading_order(site_dir)
+    assert len(report["pages"]) == len(order), report["pages"]
+    docs = [d for d in search_index(site_dir)["docnames"] if d.startswith("notebooks/")]
+    assert {f"{d}.html" for d in docs} <= set(order), "a chapter page is missing from the PDF"
+    assert report["h1_visible"] >= len(order), "page titles hidden in print"
+    assert report["math"] > 0 and report["typeset"] == report["math"] and report["errors"] == 0, report
 
 
 # --- screenshots for review ------------------------------------------------------------------------
