@@ -320,12 +320,13 @@ def _bwrap_command(bwrap: str, stage: Path, files: list[str], limits: Limits, ar
         if (Path("/etc") / name).exists():
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     cmd += ["--ro-bind", str(stage / "passwd"), "/etc/passwd", "--ro-bind", str(stage / "group"), "/etc/group"]
-    for path in _python_mounts():
-        cmd += ["--ro-bind", path, path]
     size = str(limits.file_mb * 2**20)
     cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm",
             "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", SANDBOX_HOME,
             "--ro-bind", str(WORKER), SANDBOX_WORKER]
+    # After the private /tmp, so that a course environment that lives under /tmp (a clone there) stays visible.
+    for path in _python_mounts():
+        cmd += ["--ro-bind", path, path]
     for rel in files:
         cmd += ["--ro-bind", str(stage / "files" / rel), f"{SANDBOX_HOME}/{rel}"]
     cmd += ["--remount-ro", "/", "--chdir", SANDBOX_HOME, "--clearenv"]  # writable: home, /tmp, /dev/shm only

@@ -847,7 +847,8 @@ def test_attack_cannot_forge_the_graders_report(attack_batch):
 @pytest.mark.slow
 def test_attack_cannot_write_into_the_repository(attack_batch):
     report = _assert_scored(attack_batch, "writes_into_repo.ipynb")
-    assert f"WROTE {REPO}" not in report["output_head"], report["output_head"][:2000]  # (its private /tmp is writable)
+    if not REPO.is_relative_to("/tmp"):  # a clone under /tmp: the sandbox's own private /tmp takes the writes
+        assert f"WROTE {REPO}" not in report["output_head"], report["output_head"][:2000]
     assert not attack_batch["zip_changed"], "the autograder archive was modified"
     assert not any(attack_batch["planted"].values()), attack_batch["planted"]
 

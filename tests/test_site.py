@@ -546,7 +546,15 @@ def test_book_pdf_has_every_page_and_typeset_math(site_dir, tmp_path):
     """`make pdf` (scripts/book_pdf.py): one PDF of every page of the chapter list, math typeset."""
     book_pdf = _load("book_pdf", REPO / "scripts" / "book_pdf.py")
     out = tmp_path / "book.pdf"
-    report = book_pdf.print_book(site_dir, out, os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+    # In its own process: Playwright's sync API refuses to start inside the event loop that the
+    # browser fixtures of this module leave running.
+    script = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import book_pdf; "
+              "print(json.dumps(book_pdf.print_book(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])))")
+    done = subprocess.run([sys.executable, "-c", script, str(REPO / "scripts"), str(site_dir), str(out),
+                           os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
     assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
     order = book_pdf.reading_order(site_dir)
     assert len(report["pages"]) == len(order), report["pages"]
