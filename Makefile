@@ -7,7 +7,7 @@
 #   make homework  generate student notebooks and autograders into _build/homework
 #   make grade ASSIGNMENT=<name> SUBMISSIONS=<folder>   grade a class, each submission in a sandbox
 #   make serve     preview the built site on http://localhost:8000
-#   make pdf       print the built site into one PDF, _build/book.pdf (headless Chromium)
+#   make pdf       print the built site into one PDF, _build/html/book.pdf (headless Chromium)
 #   make browser   install Debian's headless Chromium for the website tests (if missing, as root)
 #   make sandbox   install Debian's bubblewrap, the grading sandbox (if missing, as root)
 
@@ -34,10 +34,11 @@ $(STAMP): requirements.txt pyproject.toml
 book: setup
 	$(BIN)/python scripts/site_assets.py
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going --builder html
+	$(BIN)/python scripts/book_pdf.py --site _build/html --out _build/html/book.pdf --if-browser
 
 # The suite executes the notebooks on the CPU (through the book build), whatever the machine has.
 test: export LECTURES_DEVICE = cpu
-test: book browser sandbox
+test: browser sandbox book
 	$(BIN)/python -m pytest tests
 
 unit: setup
@@ -59,10 +60,11 @@ seeds: setup
 	$(BIN)/python scripts/seeds.py --seeds $(SEEDS) --device $(DEVICE) --jobs $(JOBS) $(NOTEBOOKS)
 
 # The whole book as one PDF (scripts/book_pdf.py): Debian's headless Chromium prints the built site
-# (run `make book` first) into _build/book.pdf, with math and Chinese fonts; no TeX, no downloads.
+# into _build/html/book.pdf (linked from every page), with math and Chinese fonts; no TeX, no downloads.
+# `make book` already does this when Chromium is there; `make pdf` re-prints an existing site.
 pdf: setup browser
 	@test -f _build/html/index.html || { echo "no built site in _build/html: run make book first"; exit 1; }
-	$(BIN)/python scripts/book_pdf.py --site _build/html --out _build/book.pdf
+	$(BIN)/python scripts/book_pdf.py --site _build/html --out _build/html/book.pdf
 
 clean:
 	rm -rf _build

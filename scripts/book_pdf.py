@@ -9,7 +9,10 @@ formulas were typeset and whether MathJax reported errors (tests/test_site.py re
 
 Usage::
 
-    python scripts/book_pdf.py [--site _build/html] [--out _build/book.pdf]
+    python scripts/book_pdf.py [--site _build/html] [--out _build/html/book.pdf] [--if-browser]
+
+`make book` runs it after the build with ``--if-browser``: the PDF goes into the site itself (the chapter
+list of every page links to it), and a machine without Chromium gets the site and a note instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PDF_NAME = "book.pdf"  # at the site's root; book/_templates/course-bundle.html links to it
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-extensions"]
 
@@ -121,9 +125,15 @@ def print_book(site: Path, out: Path, chromium: str = "/usr/bin/chromium") -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=REPO / "_build" / "html")
-    parser.add_argument("--out", type=Path, default=REPO / "_build" / "book.pdf")
+    parser.add_argument("--out", type=Path, default=REPO / "_build" / "html" / PDF_NAME)
     parser.add_argument("--chromium", default=os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--if-browser", action="store_true",
+                        help="without Chromium, say so and exit 0 (the site is built, its PDF link is not)")
     args = parser.parse_args(argv)
+    if args.if_browser and not os.access(args.chromium, os.X_OK):
+        print(f"no Chromium at {args.chromium}: the site has no {PDF_NAME} (its link in the chapter list "
+              "will not work). Install it with `make browser`, then run `make pdf`.")
+        return 0
     report = print_book(args.site, args.out, args.chromium)
     print(f"{args.out}: {len(report['pages'])} pages of the site, {report['typeset']}/{report['math']} "
           f"formulas typeset, {report['errors']} MathJax errors, {report['pdf_bytes'] / 1e6:.1f} MB")

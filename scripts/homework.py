@@ -437,14 +437,19 @@ class _PidsCgroup:
                     time.sleep(0.05)
                     continue
                 return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            _sigkill(pids)
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
+
+
+def _sigkill(pids) -> None:
+    """SIGKILL each pid; one that is already gone (or never ours) is skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -522,12 +527,12 @@ class _Worker:
                 resource.setrlimit(getattr(resource, name), value)
 
         if self.bwrap:
-            cmd = _bwrap_command(self.bwrap, self.stage, self.files, limits, [sys.executable, "-I", SANDBOX_WORKER])
+            cmd = _bwrap_command(self.bwrap, self.stage, self.files, limits, [sys.executable, "-I", "-B", SANDBOX_WORKER])
             cwd, env = str(self.stage), {}
         else:  # unsafe: the old, unsandboxed worker in a writable copy of the files
             home = self.stage / f"home-{self.restarts}"
             shutil.copytree(self.stage / "files", home)
-            cmd, cwd, env = [sys.executable, "-I", str(WORKER)], str(home), _worker_env(False, str(home))
+            cmd, cwd, env = [sys.executable, "-I", "-B", str(WORKER)], str(home), _worker_env(False, str(home))
         self.process = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, start_new_session=True, preexec_fn=launcher)
         os.set_blocking(self.process.stdin.fileno(), False)
@@ -573,11 +578,7 @@ class _Worker:
         self.process = None
         self.cpu_spent += self._cpu_now
         self._cpu_now = 0.0
-        for pid in sorted(pids | {process.pid}):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        _sigkill(sorted(pids | {process.pid}))
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -590,11 +591,7 @@ class _Worker:
         if self.cgroup is not None:
             deadline = time.monotonic() + KILL_WAIT_S
             while self.cgroup.pids() and time.monotonic() < deadline:
-                for pid in self.cgroup.pids():
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                _sigkill(self.cgroup.pids())
                 time.sleep(0.02)
             gone = not self.cgroup.pids()
         else:
@@ -984,7 +981,7 @@ def grade_batch(submissions: list[Path] | dict[str, bytes], autograder: dict, li
                "cgroup": str(cgroup.path) if cgroup else None, "bwrap": bwrap}
         proc = None
         try:
-            proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve()), "_grade-one"],
+            proc = subprocess.Popen([sys.executable, "-I", "-B", str(Path(__file__).resolve()), "_grade-one"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     start_new_session=True, cwd=str(batch_dir), env=env)
             try:

@@ -113,6 +113,30 @@ def test_build_check_warns_about_a_page_loading_a_cdn(tmp_path, caplog):
     assert len(messages) == 1 and "sub/page.html" in messages[0] and "unpkg.com" in messages[0], messages
 
 
+def test_fontawesome_script_is_dropped_from_pages_and_site(tmp_path):
+    scripts = tmp_path / "_static" / "scripts"
+    scripts.mkdir(parents=True)
+    for name in ("fontawesome.js", "fontawesome.js.map", "bootstrap.js"):
+        (scripts / name).write_text("x", encoding="utf-8")
+    page = tmp_path / "sub" / "page.html"
+    page.parent.mkdir()
+    page.write_text('<head>\n  <script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
+                    '  <script defer src="../_static/scripts/bootstrap.js?digest=1"></script>\n</head>',
+                    encoding="utf-8")
+
+    class Builder:
+        format = "html"
+
+    class App:
+        outdir = str(tmp_path)
+        builder = Builder()
+
+    course_site._drop_fontawesome_js(App(), None)
+    html = page.read_text(encoding="utf-8")
+    assert "fontawesome" not in html and "bootstrap.js" in html, html
+    assert sorted(p.name for p in scripts.iterdir()) == ["bootstrap.js"]
+
+
 def test_vendored_assets_are_in_the_site(site_dir):
     static = site_dir / "_static" / "vendor"
     for rel in site_assets.REQUIRED:
@@ -446,6 +470,29 @@ def test_chapter_list_button_hides_and_shows_the_sidebar_on_a_desktop(chromium, 
         context.close()
 
 
+def test_pages_do_not_load_fontawesome_js_and_icons_still_render(chromium, site_url, site_dir):
+    """Page weight: the theme's 1.5 MB fontawesome.js is gone; the icons come from the web font."""
+    for page in site_pages(site_dir):
+        assert "fontawesome.js" not in (site_dir / page).read_text(encoding="utf-8"), page
+    assert not (site_dir / "_static" / "scripts" / "fontawesome.js").exists()
+    context, tab, errors = _open_at_width(chromium, site_url, 1280, _a_chapter_page(site_dir))
+    try:
+        icons = tab.evaluate("""() => Array.from(document.querySelectorAll('i.fa-solid, span.fa-solid, i.fas'))
+            .filter(el => el.offsetParent !== null)
+            .map(el => [el.className, getComputedStyle(el, '::before').content,
+                        getComputedStyle(el).fontFamily, el.getBoundingClientRect().width])""")
+        assert len(icons) >= 3, icons
+        for cls, content, family, width in icons:
+            assert content not in ("none", "normal", "") and "Font Awesome" in family and width > 0, \
+                (cls, content, family, width)
+        tab.evaluate("document.fonts.ready")
+        assert tab.evaluate("""() => document.fonts.check('900 16px "Font Awesome 6 Free"')"""), \
+            "the Font Awesome web font did not load"
+        assert not errors, errors
+    finally:
+        context.close()
+
+
 def test_one_search_field_and_no_top_navbar(chromium, site_url, site_dir):
     """The theme's top navbar duplicated the sidebar's search field; now there is one per width."""
     for width in (390, 1280):
@@ -474,6 +521,11 @@ def test_every_page_has_the_favicon_and_the_course_bundle_link(site_dir):
         for link in links:
             target = (site_dir / page).parent / link
             assert target.resolve() == bundle.resolve(), f"{page}: {link} does not point at the bundle"
+        pdf_links = re.findall(r'href="([^"]*book\.pdf)"', html)
+        assert pdf_links, f"{page}: no link to the whole-book PDF"
+        for link in pdf_links:
+            target = (site_dir / page).parent / link
+            assert target.resolve() == (site_dir / "book.pdf").resolve(), f"{page}: {link} is not the PDF"
     setup = (site_dir / "book" / "setup.html").read_text(encoding="utf-8")
     main = setup[setup.index("<main"):]
     assert "course_bundle.zip" in main, "the setup page's text does not link the course bundle"
@@ -543,9 +595,26 @@ def test_homework_pages_start_with_their_title(site_dir):
 
 @pytest.mark.slow
 def test_book_pdf_has_every_page_and_typeset_math(site_dir, tmp_path):
-    """`make pdf` (scripts/book_pdf.py): one PDF of every page of the chapter list, math typeset."""
+    """`make book` / `make pdf` (scripts/book_pdf.py): one PDF of every page of the chapter list, math
+    typeset, at the site's root where every page links to it."""
     book_pdf = _load("book_pdf", REPO / "scripts" / "book_pdf.py")
-    out = tmp_path / "book.pdf"
+    out = site_dir / book_pdf.PDF_NAME
+    if out.is_file() and out.with_suffix(".json").is_file():  # printed by `make book`
+        report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    else:
+        out = tmp_path / book_pdf.PDF_NAME
+        report = _print_pdf(site_dir, out)
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
+    assert report["pdf_bytes"] == out.stat().st_size, "the PDF's report belongs to another print"
+    order = book_pdf.reading_order(site_dir)
+    assert len(report["pages"]) == len(order), report["pages"]
+    docs = [d for d in search_index(site_dir)["docnames"] if d.startswith("notebooks/")]
+    assert {f"{d}.html" for d in docs} <= set(order), "a chapter page is missing from the PDF"
+    assert report["h1_visible"] >= len(order), "page titles hidden in print"
+    assert report["math"] > 0 and report["typeset"] == report["math"] and report["errors"] == 0, report
+
+
+def _print_pdf(site_dir: Path, out: Path) -> dict:
     # In its own process: Playwright's sync API refuses to start inside the event loop that the
     # browser fixtures of this module leave running.
     script = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import book_pdf; "
@@ -554,14 +623,7 @@ def test_book_pdf_has_every_page_and_typeset_math(site_dir, tmp_path):
                            os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 100_000
-    order = book_pdf.reading_order(site_dir)
-    assert len(report["pages"]) == len(order), report["pages"]
-    docs = [d for d in search_index(site_dir)["docnames"] if d.startswith("notebooks/")]
-    assert {f"{d}.html" for d in docs} <= set(order), "a chapter page is missing from the PDF"
-    assert report["h1_visible"] >= len(order), "page titles hidden in print"
-    assert report["math"] > 0 and report["typeset"] == report["math"] and report["errors"] == 0, report
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # --- screenshots for review ------------------------------------------------------------------------
