@@ -26,11 +26,25 @@ background) removes; for every boundary voxel of one mask the Euclidean distance
 the nearest boundary voxel of the other is taken; ``percentile=p`` takes the p-th percentile
 (linear interpolation, as ``numpy.percentile``) of each directed set, and the result is the larger
 of the two directed values. HD95 is ``hausdorff(..., percentile=95)``.
+
+Evaluation beyond one overlap number (Metrics Reloaded, Maier-Hein et al. 2024):
+
+- ``surface_dice``: the normalised surface distance (NSD, surface Dice) at a tolerance in mm, on the
+  same boundaries as ``hausdorff``; equals MONAI's ``compute_surface_dice`` with
+  ``use_subvoxels=False``. Both empty -> NaN, exactly one empty -> 0.0 (as MONAI).
+- ``lesion_detection``: connected components of each mask; a true lesion is detected when a predicted
+  component overlaps it (by at least ``min_overlap_voxels`` voxels and, optionally, an IoU above
+  ``min_iou``). Counts and precision/recall/F1 per case; sum the counts over cases for pooled values.
+- ``bootstrap_ci``: percentile bootstrap interval of a statistic of per-case values (resampling
+  cases); for two methods on the same cases pass the per-case differences (paired bootstrap).
+  Draws the same resamples as ``scipy.stats.bootstrap(..., method="percentile")`` with the same
+  generator.
+- ``bland_altman``: bias and 95 % limits of agreement of two paired measurements (e.g. volumes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -49,6 +63,10 @@ __all__ = [
     "hausdorff",
     "hd95",
     "dice_per_class",
+    "surface_dice",
+    "lesion_detection",
+    "bootstrap_ci",
+    "bland_altman",
 ]
 
 
@@ -214,3 +232,137 @@ def dice_per_class(pred_labels, target_labels, n_classes: int, include_backgroun
         raise ValueError(f"pred_labels shape {pred_labels.shape} does not match target_labels {target_labels.shape}")
     start = 0 if include_background else 1
     return np.array([dice(pred_labels == c, target_labels == c, empty_value) for c in range(start, n_classes)])
+
+
+def surface_dice(pred, target, tolerance_mm: float, spacing: Sequence[float] | float | None = None) -> float:
+    """Normalised surface distance (NSD, surface Dice) at tolerance ``tolerance_mm``.
+
+    The fraction of boundary voxels of both masks that lie within ``tolerance_mm`` (distance <=
+    tolerance, in mm with ``spacing``) of the other mask's boundary:
+    ``(#{d_pred <= tau} + #{d_target <= tau}) / (#boundary(pred) + #boundary(target))``.
+    pred, target: binary masks (H, W) or (D, H, W); spacing: voxel size in mm per array axis.
+    Boundaries as ``mask_boundary``; equals MONAI's ``compute_surface_dice(..., use_subvoxels=False)``
+    with ``class_thresholds=[tolerance_mm]``. Both empty -> NaN; exactly one empty -> 0.0.
+    """
+    if isinstance(tolerance_mm, bool) or not isinstance(tolerance_mm, (int, float, np.integer, np.floating)):
+        raise TypeError(f"tolerance_mm must be a number (mm), got {type(tolerance_mm).__name__}")
+    if not np.isfinite(tolerance_mm) or tolerance_mm < 0:
+        raise ValueError(f"tolerance_mm must be a finite number >= 0 (mm), got {tolerance_mm}")
+    d_pred, d_target = surface_distances(pred, target, spacing)
+    total = d_pred.size + d_target.size
+    if total == 0:
+        return float("nan")
+    return float((np.count_nonzero(d_pred <= tolerance_mm) + np.count_nonzero(d_target <= tolerance_mm)) / total)
+
+
+def lesion_detection(pred, target, connectivity: int = 1, min_overlap_voxels: int = 1,
+                     min_iou: float = 0.0) -> dict[str, float]:
+    """Lesion-wise detection: connected components of ``pred`` matched to those of ``target``.
+
+    pred, target: binary masks (H, W) or (D, H, W). Components are found with
+    ``scipy.ndimage.label``; ``connectivity`` 1 joins face neighbours only, up to ``ndim`` joins
+    diagonal neighbours too (``ndimage.generate_binary_structure(ndim, connectivity)``).
+    A predicted component and a true component match when they share at least
+    ``min_overlap_voxels`` voxels and their IoU (as components) is above ``min_iou``. The default
+    (any overlap) lets one large prediction detect several true lesions; ``min_iou=0.5`` makes the
+    matching one-to-one.
+
+    Returns a dict: ``n_target`` and ``n_pred`` (numbers of components); ``tp`` true lesions
+    matched by some prediction; ``fn = n_target - tp``; ``fp`` predicted components matching no
+    true lesion; ``recall = tp / n_target`` (NaN if no true lesion); ``precision = (n_pred - fp) /
+    n_pred`` (NaN if nothing predicted); ``f1`` their harmonic mean, 0.0 when only one of the two
+    masks has lesions, NaN when neither has. For pooled values over cases, sum the counts.
+    """
+    pred, target = _pair(pred, target)
+    for name, value, low in (("connectivity", connectivity, 1), ("min_overlap_voxels", min_overlap_voxels, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    if connectivity > pred.ndim:
+        raise ValueError(f"connectivity must be in [1, {pred.ndim}] for {pred.ndim}D masks, got {connectivity}")
+    if not 0.0 <= float(min_iou) < 1.0:
+        raise ValueError(f"min_iou must be in [0, 1), got {min_iou}")
+    structure = ndimage.generate_binary_structure(pred.ndim, connectivity)
+    lab_pred, n_pred = ndimage.label(pred, structure)
+    lab_target, n_target = ndimage.label(target, structure)
+    # Overlap table: voxels shared by predicted component i and true component j (0 = background).
+    both = pred & target
+    overlap = np.zeros((n_pred + 1, n_target + 1), dtype=np.int64)
+    np.add.at(overlap, (lab_pred[both], lab_target[both]), 1)
+    size_pred = np.bincount(lab_pred.ravel(), minlength=n_pred + 1)
+    size_target = np.bincount(lab_target.ravel(), minlength=n_target + 1)
+    union = size_pred[:, None] + size_target[None, :] - overlap
+    iou_table = np.divide(overlap, union, out=np.zeros(overlap.shape), where=union > 0)
+    match = (overlap >= min_overlap_voxels) & (iou_table > min_iou)
+    match = match[1:, 1:]
+    tp = int(match.any(axis=0).sum())
+    fp = int((~match.any(axis=1)).sum())
+    recall = tp / n_target if n_target else float("nan")
+    prec = (n_pred - fp) / n_pred if n_pred else float("nan")
+    if n_target == 0 and n_pred == 0:
+        f1 = float("nan")
+    elif n_target == 0 or n_pred == 0 or recall + prec == 0:
+        f1 = 0.0
+    else:
+        f1 = 2 * prec * recall / (prec + recall)
+    return {"n_target": int(n_target), "n_pred": int(n_pred), "tp": tp, "fp": fp, "fn": int(n_target - tp),
+            "precision": float(prec), "recall": float(recall), "f1": float(f1)}
+
+
+def _values_1d(values, name: str) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1D (one value per case), got shape {arr.shape}")
+    if arr.size < 2:
+        raise ValueError(f"{name} needs at least 2 cases, got {arr.size}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf: decide how undefined cases count before averaging")
+    return arr
+
+
+def bootstrap_ci(values, statistic: Callable = np.mean, n_resamples: int = 2000, confidence: float = 0.95,
+                 seed: int | np.random.Generator = 0) -> tuple[float, float, float]:
+    """Percentile bootstrap interval over cases: ``(estimate, lower, upper)``.
+
+    values: (n_cases,) one finite value per case (a metric, or for a paired comparison of two
+    methods on the same cases the per-case differences ``b - a``). ``statistic(x, axis=-1)`` must
+    reduce the last axis (``np.mean``, ``np.median``). Cases are resampled with replacement
+    ``n_resamples`` times (indices ``rng.integers(0, n, (n_resamples, n))``, as
+    ``scipy.stats.bootstrap``), and the interval is the ``(1 -+ confidence) / 2`` percentiles of the
+    resampled statistics (linear interpolation). ``estimate`` is the statistic of ``values``.
+    """
+    arr = _values_1d(values, "values")
+    if not callable(statistic):
+        raise TypeError(f"statistic must be callable as statistic(x, axis=-1), got {type(statistic).__name__}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 100:
+        raise ValueError(f"n_resamples must be an int >= 100, got {n_resamples!r}")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    index = rng.integers(0, arr.size, (int(n_resamples), arr.size))
+    stats = np.asarray(statistic(arr[index], axis=-1), dtype=np.float64)
+    if stats.shape != (int(n_resamples),):
+        raise ValueError(f"statistic(x, axis=-1) must return one value per resample, got shape {stats.shape}")
+    alpha = (1.0 - float(confidence)) / 2.0
+    lower, upper = np.percentile(stats, [100 * alpha, 100 * (1 - alpha)])
+    return float(statistic(arr, axis=-1)), float(lower), float(upper)
+
+
+def bland_altman(a, b) -> tuple[float, float, float]:
+    """Bland-Altman agreement of paired measurements: ``(bias, lower, upper)``.
+
+    a, b: (n_cases,) the same quantity measured two ways (e.g. predicted and true volume in mm^3).
+    bias = mean(a - b); limits of agreement = bias -+ 1.96 * SD(a - b) (sample SD, ddof=1).
+    """
+    a, b = _values_1d(a, "a"), _values_1d(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have one value per case each, got {a.size} and {b.size}")
+    diff = a - b
+    bias, sd = float(diff.mean()), float(diff.std(ddof=1))
+    return bias, bias - 1.96 * sd, bias + 1.96 * sd

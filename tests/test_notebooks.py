@@ -161,3 +161,152 @@ def test_notebook_was_executed_by_the_book_build_without_errors(path):
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{path}: a cell raised {errors[0].get('ename')}: {errors[0].get('evalue')}"
     assert all(c.get("execution_count") for c in code if c.source.strip()), f"{path}: not every cell ran"
+
+
+# --- figures: every figure a cell shows has a numbered caption and a label ({numref}) ---------------
+
+# pyplot calls that open a new figure, and the lectures_utils helpers that always open one
+_NEW_FIGURE = {"plt.subplots", "plt.figure", "plt.subplot_mosaic"}
+_FIGURE_HELPERS = {"image_grid", "three_plane", "overlay_mask", "plot_history"}
+CAPTIONED_CHAPTERS = {"0", "1", "2", "3", "4"}
+_FIGURE_NAME = re.compile(r"fig-[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def _cell_ast(source: str):
+    import ast
+    # IPython magics and shell escapes are not Python
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def _called_names(node):
+    import ast
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "plt":
+                yield f"plt.{func.attr}"
+            elif isinstance(func, ast.Name):
+                yield func.id
+
+
+def figure_cells(nb) -> dict[int, int]:
+    """Code cells that show a figure when they run: {cell index: figures opened (2 = several)}.
+
+    Found from the source, as the build would run it: a statement at the top level of the cell (not
+    inside a def or class) calls plt.subplots/plt.figure/plt.subplot_mosaic, a lectures_utils plotting
+    helper, or a function defined in the notebook that (directly or through another) does. A cell that
+    only defines plotting functions, or passes one to a widget (``widgets.interactive(f, ...)``), shows
+    no figure of its own. The count is of figure-opening calls; one inside a loop or comprehension
+    counts as several.
+    """
+    import ast
+    trees = {i: _cell_ast(c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    defined = {node.name: set(_called_names(node))
+               for tree in trees.values() for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    plotters = set(_FIGURE_HELPERS)
+    grew = True
+    while grew:
+        grew = False
+        for name, calls in defined.items():
+            if name not in plotters and calls & (_NEW_FIGURE | plotters):
+                plotters.add(name)
+                grew = True
+    loops = (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    found = {}
+    for i, tree in trees.items():
+        shown, opened = False, 0
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            calls = set(_called_names(stmt))
+            shown |= bool(calls & (_NEW_FIGURE | plotters))
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Call) and set(_called_names(node)) & (_NEW_FIGURE | {"image_grid", "three_plane"}):
+                    direct = next(iter(_called_names(ast.Expr(node))))  # the call itself, not its arguments
+                    if direct in _NEW_FIGURE | {"image_grid", "three_plane"}:
+                        opened += 1
+            for loop in (n for n in ast.walk(stmt) if isinstance(n, loops)):
+                if any(name in _NEW_FIGURE | {"image_grid", "three_plane"} for name in _called_names(loop)):
+                    opened += 1   # opens a figure on every pass
+        if shown:
+            found[i] = opened
+    return found
+
+
+def figure_caption_problems(nb) -> list[str]:
+    """What is wrong with the captions of the figures a notebook shows (see figure_cells)."""
+    problems = []
+    for i, opened in figure_cells(nb).items():
+        meta = nb.cells[i].metadata
+        reason = meta.get("lectures", {}).get("no_figure_caption")
+        if reason is not None:
+            if not (isinstance(reason, str) and len(reason) > 10):
+                problems.append(f"cell {i}: metadata lectures.no_figure_caption needs a reason")
+            continue
+        figure = meta.get("mystnb", {}).get("figure", {})
+        caption, name = figure.get("caption"), figure.get("name")
+        if not (isinstance(caption, str) and caption.strip()):
+            problems.append(f"cell {i}: shows a figure without metadata mystnb.figure.caption")
+        if not (isinstance(name, str) and _FIGURE_NAME.fullmatch(name)):
+            problems.append(f"cell {i}: mystnb.figure.name must be a label like fig-01-3-rbf-panels, got {name!r}")
+        if opened > 1:
+            problems.append(f"cell {i}: opens {opened} figures; the caption attaches to each, so show one per cell")
+    return problems
+
+
+def test_figure_check_finds_a_figure_without_caption():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("def show(a=1):\n    fig, ax = plt.subplots()\n    ax.plot([a])\n"),  # defines only
+        nbformat.v4.new_code_cell("widgets.interactive(show, a=(1, 3))"),                       # a widget
+        nbformat.v4.new_code_cell("%matplotlib inline\nfig, ax = plt.subplots()\nax.plot([1, 2])"),
+        nbformat.v4.new_code_cell("show(2)"),                                                  # via a helper
+        nbformat.v4.new_code_cell("image_grid([x])\nthree_plane(v)"),                        # two figures
+        nbformat.v4.new_code_cell("for a in (1, 2):\n    show(a)\nprint('x')"),
+    ]
+    assert sorted(figure_cells(nb)) == [2, 3, 4, 5]
+    assert len(figure_caption_problems(nb)) == 2 * 4 + 1   # caption and name missing on 4 cells; 2 figures in one
+    for i in (2, 3, 5):
+        nb.cells[i].metadata["mystnb"] = {"figure": {"caption": "一张图。", "name": f"fig-test-{i}"}}
+    nb.cells[4].metadata["lectures"] = {"no_figure_caption": "shown only to compare two helpers"}
+    assert figure_caption_problems(nb) == []
+    nb.cells[2].metadata["mystnb"]["figure"]["name"] = "Figure 2"
+    assert len(figure_caption_problems(nb)) == 1
+
+
+CAPTIONED_NOTEBOOKS = [p for p in LECTURE_NOTEBOOKS if _chapter_number(p) in CAPTIONED_CHAPTERS]
+
+
+@pytest.mark.parametrize("path", CAPTIONED_NOTEBOOKS, ids=str)
+def test_every_figure_has_a_caption_and_a_label(path):
+    nb = nbformat.read(ROOT / path, as_version=4)
+    problems = figure_caption_problems(nb)
+    assert not problems, (f"{path}: " + "; ".join(problems) + ". Give the cell metadata "
+                          '{"mystnb": {"figure": {"caption": "...", "name": "fig-..."}}} (see 4.1), or opt out with '
+                          '{"lectures": {"no_figure_caption": "reason"}}')
+
+
+def _figure_names(path: Path) -> list[str]:
+    nb = nbformat.read(ROOT / path, as_version=4)
+    names = [c.metadata.get("mystnb", {}).get("figure", {}).get("name") for c in nb.cells]
+    names += [m for c in nb.cells if c.cell_type == "markdown" for m in re.findall(r"^:name:\s*(\S+)", c.source, re.M)]
+    return [n for n in names if n]
+
+
+def test_figure_labels_are_unique_and_every_figure_reference_resolves():
+    owner: dict[str, list[str]] = {}
+    for path in ALL_NOTEBOOKS:
+        for name in _figure_names(path):
+            owner.setdefault(name, []).append(str(path))
+    duplicated = {name: paths for name, paths in owner.items() if len(paths) > 1}
+    assert not duplicated, f"figure labels used more than once (Sphinx needs unique labels): {duplicated}"
+    unresolved = []
+    for path in ALL_NOTEBOOKS:
+        nb = nbformat.read(ROOT / path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                for ref in re.findall(r"\{numref\}`(?:[^`<]*<)?(fig-[^`>]+)>?`", cell.source):
+                    if ref not in owner:
+                        unresolved.append(f"{path}: {ref}")
+    assert not unresolved, f"{{numref}} to figure labels that no notebook defines: {unresolved}"
