@@ -113,30 +113,6 @@ def test_build_check_warns_about_a_page_loading_a_cdn(tmp_path, caplog):
     assert len(messages) == 1 and "sub/page.html" in messages[0] and "unpkg.com" in messages[0], messages
 
 
-def test_fontawesome_script_is_dropped_from_pages_and_site(tmp_path):
-    scripts = tmp_path / "_static" / "scripts"
-    scripts.mkdir(parents=True)
-    for name in ("fontawesome.js", "fontawesome.js.map", "bootstrap.js"):
-        (scripts / name).write_text("x", encoding="utf-8")
-    page = tmp_path / "sub" / "page.html"
-    page.parent.mkdir()
-    page.write_text('<head>\n  <script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
-                    '  <script defer src="../_static/scripts/bootstrap.js?digest=1"></script>\n</head>',
-                    encoding="utf-8")
-
-    class Builder:
-        format = "html"
-
-    class App:
-        outdir = str(tmp_path)
-        builder = Builder()
-
-    course_site._drop_fontawesome_js(App(), None)
-    html = page.read_text(encoding="utf-8")
-    assert "fontawesome" not in html and "bootstrap.js" in html, html
-    assert sorted(p.name for p in scripts.iterdir()) == ["bootstrap.js"]
-
-
 def test_vendored_assets_are_in_the_site(site_dir):
     static = site_dir / "_static" / "vendor"
     for rel in site_assets.REQUIRED:
@@ -465,29 +441,6 @@ def test_chapter_list_button_hides_and_shows_the_sidebar_on_a_desktop(chromium, 
         toggle.first.click()
         tab.wait_for_timeout(300)
         assert nav.filter(visible=True).count() == shown, "☰ did not bring the sidebar back"
-        assert not errors, errors
-    finally:
-        context.close()
-
-
-def test_pages_do_not_load_fontawesome_js_and_icons_still_render(chromium, site_url, site_dir):
-    """Page weight: the theme's 1.5 MB fontawesome.js is gone; the icons come from the web font."""
-    for page in site_pages(site_dir):
-        assert "fontawesome.js" not in (site_dir / page).read_text(encoding="utf-8"), page
-    assert not (site_dir / "_static" / "scripts" / "fontawesome.js").exists()
-    context, tab, errors = _open_at_width(chromium, site_url, 1280, _a_chapter_page(site_dir))
-    try:
-        icons = tab.evaluate("""() => Array.from(document.querySelectorAll('i.fa-solid, span.fa-solid, i.fas'))
-            .filter(el => el.offsetParent !== null)
-            .map(el => [el.className, getComputedStyle(el, '::before').content,
-                        getComputedStyle(el).fontFamily, el.getBoundingClientRect().width])""")
-        assert len(icons) >= 3, icons
-        for cls, content, family, width in icons:
-            assert content not in ("none", "normal", "") and "Font Awesome" in family and width > 0, \
-                (cls, content, family, width)
-        tab.evaluate("document.fonts.ready")
-        assert tab.evaluate("""() => document.fonts.check('900 16px "Font Awesome 6 Free"')"""), \
-            "the Font Awesome web font did not load"
         assert not errors, errors
     finally:
         context.close()

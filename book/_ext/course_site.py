@@ -20,9 +20,6 @@ Registered in _config.yml (``sphinx.local_extensions``). It
   wheel, requirements, a README) to ``course_bundle.zip`` at the site's root; the footer of every
   page links to it;
 * removes repeated identical scripts from each page (see ``_dedupe_scripts``);
-* after the build, drops the theme's 1.5 MB fontawesome.js from every page and from the site: the
-  theme's style sheet already has Font Awesome's icon classes and web fonts, which draw every icon the
-  site uses; the script only turns icons into inline SVG (``_drop_fontawesome_js``);
 * after the build, checks that no page loads a script, style sheet, font, image or frame from outside
   the site (a warning, hence an error under ``--warningiserror``).
 """
@@ -258,29 +255,6 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = unique
 
 
-# the theme's <script> tag of fontawesome.js (pydata-sphinx-theme's webpack-macros.html)
-_FONTAWESOME_JS = re.compile(r'[ \t]*<script\b[^>]*\bsrc="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*>\s*</script>\n?')
-
-
-def _drop_fontawesome_js(app: Sphinx, exception: Exception | None) -> None:
-    """Remove fontawesome.js (1.5 MB, plus its 1.7 MB source map) from every page and the site.
-
-    The icons stay: pydata-sphinx-theme.css carries Font Awesome's classes and @font-face rules, so
-    `<i class="fa-solid fa-bars">` is drawn from the woff2 font, which the browser fetches once and
-    only when a page shows a solid icon. tests/test_site.py checks that the icons still render.
-    """
-    if exception is not None or getattr(app.builder, "format", "") != "html":
-        return
-    out = Path(app.outdir)
-    for page in out.rglob("*.html"):
-        html = page.read_text(encoding="utf-8")
-        cleaned = _FONTAWESOME_JS.sub("", html)
-        if cleaned != html:
-            page.write_text(cleaned, encoding="utf-8")
-    for name in ("fontawesome.js", "fontawesome.js.map", "fontawesome.js.LICENSE.txt"):
-        (out / "_static" / "scripts" / name).unlink(missing_ok=True)
-
-
 def _section_title(node) -> str:
     while node is not None:
         if isinstance(node, nodes.section) and node.children and isinstance(node[0], nodes.title):
@@ -354,7 +328,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-read", homework_setup_cell_below_title)
     app.connect("doctree-resolved", image_alt_texts)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
-    app.connect("build-finished", _drop_fontawesome_js, priority=400)
     app.connect("build-finished", _check_offline)
     app.connect("build-finished", _write_bundle)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
