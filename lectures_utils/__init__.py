@@ -27,6 +27,7 @@ from .nn_numpy import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
+from .calibration import *  # noqa: F401,F403
 # >>> chapter 4
 from .cnn import *  # noqa: F401,F403
 # <<< chapter 4

@@ -168,7 +168,6 @@ def test_notebook_was_executed_by_the_book_build_without_errors(path):
 # pyplot calls that open a new figure, and the lectures_utils helpers that always open one
 _NEW_FIGURE = {"plt.subplots", "plt.figure", "plt.subplot_mosaic"}
 _FIGURE_HELPERS = {"image_grid", "three_plane", "overlay_mask", "plot_history"}
-CAPTIONED_CHAPTERS = {"0", "1", "2", "3", "4"}
 _FIGURE_NAME = re.compile(r"fig-[a-z0-9]+(-[a-z0-9]+)*")
 
 
@@ -275,10 +274,7 @@ def test_figure_check_finds_a_figure_without_caption():
     assert len(figure_caption_problems(nb)) == 1
 
 
-CAPTIONED_NOTEBOOKS = [p for p in LECTURE_NOTEBOOKS if _chapter_number(p) in CAPTIONED_CHAPTERS]
-
-
-@pytest.mark.parametrize("path", CAPTIONED_NOTEBOOKS, ids=str)
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=str)
 def test_every_figure_has_a_caption_and_a_label(path):
     nb = nbformat.read(ROOT / path, as_version=4)
     problems = figure_caption_problems(nb)
