@@ -129,6 +129,11 @@ def run_one(notebook: str, seed: int, device: str, timeout: int) -> dict:
         client.execute()
     except Exception as err:  # a timeout or a dead kernel ends the run; keep what was collected
         fatal = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    finally:
+        # the client does not own a kernel manager it was given: stop the kernel here, or every run
+        # leaves an idle kernel (and its memory) behind until the sweep ends
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     wall = time.perf_counter() - start
     for leftover in sockets.glob("*"):
         leftover.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,9 @@ def test_sweep_collects_figures_and_every_failed_assert(tmp_path):
     path = _notebook(tmp_path)
     runs = [seeds.run_one(str(path), seed, "cpu", timeout=120) for seed in (0, 2)]
     assert [r["seed"] for r in runs] == [0, 2]
+    # Each run stops its kernel: a sweep of many notebooks must not pile up idle kernels.
+    kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    assert not kernels, kernels
     # Execution went on past the failed asserts and the error: the last cell's figure is there.
     assert [rec["name"] for rec in runs[1]["records"]] == ["twice the seed", "after the asserts", "last cell"]
     assert [rec["value"] for rec in runs[1]["records"]] == [4.0, 3.0, 5.0]

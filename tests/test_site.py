@@ -113,6 +113,28 @@ def test_build_check_warns_about_a_page_loading_a_cdn(tmp_path, caplog):
     assert len(messages) == 1 and "sub/page.html" in messages[0] and "unpkg.com" in messages[0], messages
 
 
+def test_fontawesome_script_is_dropped_from_pages_without_widgets(tmp_path):
+    tag = '  <script defer src="../_static/scripts/fontawesome.js?digest=1"></script>\n'
+    other = '  <script defer src="../_static/scripts/bootstrap.js?digest=1"></script>\n'
+    widget = '  <script src="../_static/vendor/html-manager/dist/embed-amd.js?v=1"></script>\n'
+    (tmp_path / "sub").mkdir()
+    plain, with_widget = tmp_path / "sub" / "plain.html", tmp_path / "sub" / "widget.html"
+    plain.write_text("<head>\n" + tag + other + "</head>", encoding="utf-8")
+    with_widget.write_text("<head>\n" + tag + other + widget + "</head>", encoding="utf-8")
+
+    class Builder:
+        format = "html"
+
+    class App:
+        outdir = str(tmp_path)
+        builder = Builder()
+
+    course_site._drop_fontawesome_js(App(), None)
+    assert "fontawesome" not in plain.read_text(encoding="utf-8")
+    assert "bootstrap.js" in plain.read_text(encoding="utf-8")
+    assert with_widget.read_text(encoding="utf-8") == "<head>\n" + tag + other + widget + "</head>"
+
+
 def test_vendored_assets_are_in_the_site(site_dir):
     static = site_dir / "_static" / "vendor"
     for rel in site_assets.REQUIRED:
@@ -441,6 +463,34 @@ def test_chapter_list_button_hides_and_shows_the_sidebar_on_a_desktop(chromium, 
         toggle.first.click()
         tab.wait_for_timeout(300)
         assert nav.filter(visible=True).count() == shown, "☰ did not bring the sidebar back"
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_pages_without_widgets_do_not_load_fontawesome_js_and_icons_still_render(chromium, site_url, site_dir):
+    """Page weight: pages without widgets skip the theme's 1.5 MB fontawesome.js; icons come from the web font."""
+    plain, widget = [], []
+    for page in site_pages(site_dir):
+        html = (site_dir / page).read_text(encoding="utf-8")
+        (widget if "html-manager/dist/embed-amd.js" in html else plain).append(page)
+        if page in plain:
+            assert "fontawesome.js" not in html, page
+    assert len(plain) >= 10 and widget, (len(plain), len(widget))
+    chapter = next(p for p in plain if p.startswith("notebooks/"))
+    context, tab, errors = _open_at_width(chromium, site_url, 1280, chapter)
+    try:
+        icons = tab.evaluate("""() => Array.from(document.querySelectorAll('i.fa-solid, span.fa-solid, i.fas'))
+            .filter(el => el.offsetParent !== null)
+            .map(el => [el.className, getComputedStyle(el, '::before').content,
+                        getComputedStyle(el).fontFamily, el.getBoundingClientRect().width])""")
+        assert len(icons) >= 3, icons
+        for cls, content, family, width in icons:
+            assert content not in ("none", "normal", "") and "Font Awesome" in family and width > 0, \
+                (cls, content, family, width)
+        tab.evaluate("document.fonts.ready")
+        assert tab.evaluate("""() => document.fonts.check('900 16px "Font Awesome 6 Free"')"""), \
+            "the Font Awesome web font did not load"
         assert not errors, errors
     finally:
         context.close()

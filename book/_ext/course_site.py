@@ -20,6 +20,9 @@ Registered in _config.yml (``sphinx.local_extensions``). It
   wheel, requirements, a README) to ``course_bundle.zip`` at the site's root; the footer of every
   page links to it;
 * removes repeated identical scripts from each page (see ``_dedupe_scripts``);
+* after the build, drops the theme's 1.5 MB fontawesome.js from every page that has no widgets: the
+  theme's style sheet already has Font Awesome's icon classes and web fonts, which draw the icons;
+  widget pages keep the script (``_drop_fontawesome_js`` says why);
 * after the build, checks that no page loads a script, style sheet, font, image or frame from outside
   the site (a warning, hence an error under ``--warningiserror``).
 """
@@ -255,6 +258,32 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     scripts[:] = unique
 
 
+# the theme's <script> tag of fontawesome.js (pydata-sphinx-theme's webpack-macros.html)
+_FONTAWESOME_JS = re.compile(r'[ \t]*<script\b[^>]*\bsrc="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*>\s*</script>\n?')
+# the Jupyter widget manager, present only on pages with widget outputs
+_WIDGET_MANAGER = "html-manager/dist/embed-amd.js"
+
+
+def _drop_fontawesome_js(app: Sphinx, exception: Exception | None) -> None:
+    """Remove the 1.5 MB fontawesome.js from every page that shows no widget.
+
+    The icons stay: pydata-sphinx-theme.css carries Font Awesome's classes and @font-face rules, so
+    `<i class="fa-solid fa-bars">` is drawn from the woff2 web font. Widget pages keep the script:
+    the widget manager's own style sheet declares Font Awesome fonts at paths of its package, which
+    the site does not serve; fontawesome.js turns the icons into inline SVG before that font is ever
+    requested. tests/test_site.py checks both kinds of page in a browser.
+    """
+    if exception is not None or getattr(app.builder, "format", "") != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        if _WIDGET_MANAGER in html:
+            continue
+        cleaned = _FONTAWESOME_JS.sub("", html)
+        if cleaned != html:
+            page.write_text(cleaned, encoding="utf-8")
+
+
 def _section_title(node) -> str:
     while node is not None:
         if isinstance(node, nodes.section) and node.children and isinstance(node[0], nodes.title):
@@ -328,6 +357,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-read", homework_setup_cell_below_title)
     app.connect("doctree-resolved", image_alt_texts)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("build-finished", _drop_fontawesome_js, priority=400)
     app.connect("build-finished", _check_offline)
     app.connect("build-finished", _write_bundle)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
