@@ -49,12 +49,11 @@ def reliability_bins(confidence, correct, n_bins: int = 15) -> tuple[np.ndarray,
     prediction was right; for a per-class diagram, 1 = the pixel belongs to the class). Bin k holds
     confidences in [k/n_bins, (k+1)/n_bins); the last bin also holds 1.0. Empty bins give NaN means.
     """
-    conf = _array(confidence, "confidence").astype(np.float64).ravel()
-    hit = _array(correct, "correct")
+    conf, hit = _array(confidence, "confidence"), _array(correct, "correct")
     n_bins = _n_bins(n_bins)
-    if hit.shape != np.shape(_array(confidence, "confidence")):
-        raise ValueError(f"confidence and correct must have the same shape, got {np.shape(confidence)} and {hit.shape}")
-    hit = hit.astype(np.float64).ravel()
+    if hit.shape != conf.shape:
+        raise ValueError(f"confidence and correct must have the same shape, got {conf.shape} and {hit.shape}")
+    conf, hit = conf.astype(np.float64).ravel(), hit.astype(np.float64).ravel()
     if conf.size == 0:
         raise ValueError("confidence is empty: nothing to bin")
     if not np.all(np.isfinite(conf)) or conf.min() < 0.0 or conf.max() > 1.0:
