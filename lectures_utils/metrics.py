@@ -4,7 +4,8 @@ boundary distances (Hausdorff distance and HD95) for 2D and 3D masks, with voxel
 Every function takes one pair of binary masks of the same shape, ``pred`` (the prediction, R_A)
 and ``target`` (the ground truth, R_B): NumPy arrays or torch tensors, bool or {0, 1}, 2D (H, W) or
 3D (D, H, W). Spacing is the voxel size in millimetres, one number per array axis, in array-axis
-order. For label maps with several classes, ``dice_per_class`` loops over the classes.
+order. For label maps with several classes, ``dice_per_class`` loops over the classes of one case;
+``dice_per_case`` computes the same numbers for a whole batch of cases at once, ``(N, n_classes)``.
 
 Conventions for empty masks (documented, tested, and stated where they differ from MONAI):
 
@@ -63,6 +64,7 @@ __all__ = [
     "hausdorff",
     "hd95",
     "dice_per_class",
+    "dice_per_case",
     "surface_dice",
     "lesion_detection",
     "bootstrap_ci",
@@ -209,13 +211,8 @@ def hd95(pred, target, spacing: Sequence[float] | float | None = None) -> float:
     return hausdorff(pred, target, spacing=spacing, percentile=95)
 
 
-def dice_per_class(pred_labels, target_labels, n_classes: int, include_background: bool = False,
-                   empty_value: float = 1.0) -> np.ndarray:
-    """Dice of each class of two integer label maps; returns an array (one value per class kept).
-
-    pred_labels, target_labels: integer arrays of the same shape with values in [0, n_classes).
-    With ``include_background=False`` class 0 is skipped, so entry k is class k + 1.
-    """
+def _label_maps(pred_labels, target_labels, n_classes, batch: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Two integer label maps (arrays or tensors) as NumPy arrays, checked: same shape, values in [0, n_classes)."""
     if hasattr(pred_labels, "detach"):
         pred_labels = pred_labels.detach().cpu().numpy()
     if hasattr(target_labels, "detach"):
@@ -226,12 +223,50 @@ def dice_per_class(pred_labels, target_labels, n_classes: int, include_backgroun
     for name, arr in (("pred_labels", pred_labels), ("target_labels", target_labels)):
         if not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"{name} must hold integer labels, got dtype {arr.dtype}")
+        if batch and (arr.ndim < 2 or arr.shape[0] == 0):
+            raise ValueError(f"{name} must be a batch of label maps (N, ...) with N >= 1, got shape {arr.shape}")
         if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
             raise ValueError(f"{name} has labels outside [0, {n_classes}): min {arr.min()}, max {arr.max()}")
     if pred_labels.shape != target_labels.shape:
         raise ValueError(f"pred_labels shape {pred_labels.shape} does not match target_labels {target_labels.shape}")
+    return pred_labels, target_labels
+
+
+def dice_per_class(pred_labels, target_labels, n_classes: int, include_background: bool = False,
+                   empty_value: float = 1.0) -> np.ndarray:
+    """Dice of each class of two integer label maps; returns an array (one value per class kept).
+
+    pred_labels, target_labels: integer arrays of the same shape with values in [0, n_classes).
+    With ``include_background=False`` class 0 is skipped, so entry k is class k + 1.
+    """
+    pred_labels, target_labels = _label_maps(pred_labels, target_labels, n_classes)
     start = 0 if include_background else 1
     return np.array([dice(pred_labels == c, target_labels == c, empty_value) for c in range(start, n_classes)])
+
+
+def dice_per_case(pred_labels, target_labels, n_classes: int, include_background: bool = False,
+                  empty_value: float = 1.0) -> np.ndarray:
+    """Dice of every class of every case of two batches of label maps, vectorised: ``(N, K)``.
+
+    pred_labels, target_labels: integer arrays or tensors ``(N, ...)`` (N cases of any spatial shape,
+    e.g. ``(N, H, W)`` or ``(N, D, H, W)``), values in [0, n_classes). K = n_classes - 1 without the
+    background (column k is class k + 1), n_classes with it. Row i equals
+    ``dice_per_class(pred_labels[i], target_labels[i], ...)``, with the same empty-mask convention:
+    a class absent from both maps of a case gets ``empty_value`` (NaN to leave it out of a nanmean).
+    """
+    pred_labels, target_labels = _label_maps(pred_labels, target_labels, n_classes, batch=True)
+    n = pred_labels.shape[0]
+    pred_flat, target_flat = pred_labels.reshape(n, -1), target_labels.reshape(n, -1)
+    classes = np.arange(0 if include_background else 1, n_classes)
+    # counts per (case, class) from one bincount each: no (N, K, voxels) boolean array
+    offsets = np.arange(n)[:, None] * n_classes
+    pred_count = np.bincount((pred_flat + offsets).ravel(), minlength=n * n_classes).reshape(n, n_classes)
+    target_count = np.bincount((target_flat + offsets).ravel(), minlength=n * n_classes).reshape(n, n_classes)
+    agree = pred_flat == target_flat
+    overlap = np.bincount((target_flat + offsets)[agree], minlength=n * n_classes).reshape(n, n_classes)
+    total = (pred_count + target_count)[:, classes]
+    overlap = overlap[:, classes]
+    return np.where(total > 0, 2.0 * overlap / np.maximum(total, 1), float(empty_value))
 
 
 def surface_dice(pred, target, tolerance_mm: float, spacing: Sequence[float] | float | None = None) -> float:

@@ -909,3 +909,12 @@ class PhantomDataset(torch.utils.data.Dataset):
         if self._cache is not None:
             self._cache[index] = item
         return item
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All items stacked: images float32 ``(n, C, *shape)`` and labels int64 ``(n, *shape)``.
+
+        For data sets small enough to hold in memory, so a notebook can index, batch and move them
+        to the device as whole tensors (``TensorDataset``) instead of generating items per epoch.
+        """
+        images, labels = zip(*(self[i] for i in range(self.n)))
+        return torch.stack(images), torch.stack(labels)

@@ -24,7 +24,7 @@ from .device import describe_device, get_device
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float | torch.Tensor]
 
-__all__ = ["History", "fit", "evaluate", "predict"]
+__all__ = ["History", "fit", "evaluate", "predict", "predict_proba", "predict_labels"]
 
 
 @dataclass
@@ -136,19 +136,46 @@ def evaluate(
     return {name: total / count for name, total in totals.items()}
 
 
+def _input_batches(data, batch_size: int):
+    """Yield input batches from a tensor (split along dim 0) or from a loader (first element of each batch)."""
+    if isinstance(data, torch.Tensor):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if data.ndim < 2 or len(data) == 0:
+            raise ValueError(f"data must be a non-empty tensor of inputs (N, ...), got shape {tuple(data.shape)}")
+        for start in range(0, len(data), batch_size):
+            yield data[start:start + batch_size]
+        return
+    _check_loader(data, "data")
+    for batch in data:
+        yield batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, loader: Iterable, device: torch.device | None = None) -> torch.Tensor:
-    """Concatenate the model's outputs over ``loader`` (inputs = first element of each batch), on the CPU."""
-    _check_loader(loader, "loader")
+def predict(model: torch.nn.Module, data, device: torch.device | None = None, batch_size: int = 64) -> torch.Tensor:
+    """The model's outputs for every input, concatenated on the CPU as float32, in eval mode.
+
+    data: a tensor of inputs ``(N, ...)``, run in batches of ``batch_size``, or a loader whose
+    batches are inputs or ``(inputs, targets, ...)`` tuples. The model's train/eval mode is restored.
+    """
     device = get_device() if device is None else torch.device(device)
     was_training = model.training
     model.eval()
-    outputs = []
-    for batch in loader:
-        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
-        outputs.append(model(inputs.to(device)).float().cpu())
-    model.train(was_training)
+    try:
+        outputs = [model(inputs.to(device)).float().cpu() for inputs in _input_batches(data, batch_size)]
+    finally:
+        model.train(was_training)
     return torch.cat(outputs)
+
+
+def predict_proba(model: torch.nn.Module, data, device: torch.device | None = None, batch_size: int = 64) -> torch.Tensor:
+    """Class probabilities: the softmax over dim 1 of ``predict`` (for a segmentation net ``(N, C, H, W)``)."""
+    return torch.softmax(predict(model, data, device, batch_size), dim=1)
+
+
+def predict_labels(model: torch.nn.Module, data, device: torch.device | None = None, batch_size: int = 64) -> torch.Tensor:
+    """The most probable class per item (or pixel): the argmax over dim 1 of ``predict``, int64."""
+    return predict(model, data, device, batch_size).argmax(dim=1)
 
 
 def fit(

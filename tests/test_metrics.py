@@ -124,6 +124,51 @@ def test_dice_per_class():
     assert M.dice_per_class(t, t, 3, include_background=True).tolist() == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("shape", [(6, 20, 24), (3, 5, 12, 10)])
+@pytest.mark.parametrize("include_background", [False, True])
+def test_dice_per_case_matches_dice_per_class_and_monai(shape, include_background):
+    rng = np.random.default_rng(11)
+    n_classes = 4
+    target = rng.integers(0, n_classes, shape)
+    pred = np.where(rng.random(shape) < 0.3, rng.integers(0, n_classes, shape), target)
+    pred[0][pred[0] == 2] = 0  # case 0: class 2 predicted nowhere
+    target[1][target[1] == 3] = 1  # case 1: class 3 absent from the truth, still predicted
+    pred[2][pred[2] == 3] = 1  # case 2: class 3 absent from both maps
+    target[2][target[2] == 3] = 1
+    got = M.dice_per_case(pred, target, n_classes, include_background=include_background)
+    loop = np.array([M.dice_per_class(p, t, n_classes, include_background=include_background) for p, t in zip(pred, target)])
+    assert got.shape == (shape[0], n_classes - (0 if include_background else 1))
+    np.testing.assert_array_equal(got, loop)  # the same formula, so bit-identical
+    # MONAI with ignore_empty=False has the same empty-mask convention (1 where both maps lack the class)
+    onehot = lambda lab: torch.nn.functional.one_hot(torch.as_tensor(lab), n_classes).movedim(-1, 1).float()  # noqa: E731
+    ref = DiceMetric(include_background=include_background, reduction="none", ignore_empty=False)(onehot(pred), onehot(target))
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-6)
+    col = 2 if include_background else 1  # class 2
+    assert got[0, col] == 0.0 and M.dice_per_case(pred, target, n_classes, empty_value=np.nan)[2, 2] != 1.0
+    nan_version = M.dice_per_case(pred, target, n_classes, empty_value=np.nan)
+    assert np.isnan(nan_version[2, 2]) and nan_version[1, 2] == 0.0  # absent from both: NaN; predicted only: 0
+    torch_version = M.dice_per_case(torch.as_tensor(pred), torch.as_tensor(target), n_classes, include_background)
+    np.testing.assert_array_equal(torch_version, got)
+
+
+def test_dice_per_case_bad_inputs():
+    good = np.zeros((2, 4, 4), np.int64)
+    with pytest.raises(ValueError, match="does not match"):
+        M.dice_per_case(good, good[:, :3], 3)
+    with pytest.raises(ValueError, match="batch of label maps"):
+        M.dice_per_case(good[0, 0], good[0, 0], 3)
+    with pytest.raises(ValueError, match="batch of label maps"):
+        M.dice_per_case(good[:0], good[:0], 3)
+    with pytest.raises(TypeError, match="integer labels"):
+        M.dice_per_case(good.astype(float), good, 3)
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        M.dice_per_case(good + 3, good, 3)
+    with pytest.raises(ValueError, match="outside"):
+        M.dice_per_case(good - 1, good, 3)
+    with pytest.raises(ValueError, match="n_classes"):
+        M.dice_per_case(good, good, 1)
+
+
 def test_accepts_tensors_and_01():
     rng = np.random.default_rng(4)
     a, b = _random_masks(rng, (20, 20))

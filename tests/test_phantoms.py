@@ -186,6 +186,15 @@ def test_dataset_items_shapes_dtypes_and_normalisation():
     assert not torch.equal(other[0][1], dataset[0][1])
 
 
+def test_dataset_tensors_stack_the_items():
+    dataset = PhantomDataset(4, "brain", (32, 32), ["T1", "FLAIR"], seed=5)
+    images, labels = dataset.tensors()
+    assert images.shape == (4, 2, 32, 32) and images.dtype == torch.float32
+    assert labels.shape == (4, 32, 32) and labels.dtype == torch.int64
+    for i in range(4):
+        assert torch.equal(images[i], dataset[i][0]) and torch.equal(labels[i], dataset[i][1])
+
+
 def test_dataset_cache_and_random_scanner():
     cached = PhantomDataset(3, "geometric", (32, 32), "random", seed=0, cache=True)
     first = cached[1]

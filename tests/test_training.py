@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from lectures_utils import History, evaluate, fit, predict, seed_everything
+from lectures_utils import History, evaluate, fit, predict, predict_labels, predict_proba, seed_everything
 
 
 def _data(n=64, seed=0):
@@ -129,3 +129,35 @@ def test_fit_shows_one_progress_bar_per_run(monkeypatch):
         device="cpu", progress=True, verbose=False)
     assert len(created) == 1
     assert created[0].n == 3  # the bar counted the epochs
+
+
+def test_predict_from_a_tensor_matches_one_forward_pass_and_restores_the_mode():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.Dropout(0.5),
+                                torch.nn.Conv2d(8, 3, 1))
+    x = torch.randn(10, 2, 6, 5)
+    model.train()
+    logits = predict(model, x, device="cpu", batch_size=4)  # batches of 4, 4 and 2
+    assert model.training  # the mode is restored
+    model.eval()
+    with torch.no_grad():
+        reference = model(x)
+    torch.testing.assert_close(logits, reference)
+    torch.testing.assert_close(predict_proba(model, x, device="cpu", batch_size=3), torch.softmax(reference, dim=1))
+    labels = predict_labels(model, x, device="cpu")
+    assert labels.dtype == torch.int64 and labels.shape == (10, 6, 5)
+    assert torch.equal(labels, reference.argmax(1))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(10)), batch_size=3)
+    torch.testing.assert_close(predict(model, loader, device="cpu"), reference)
+
+
+def test_predict_rejects_bad_data():
+    model = torch.nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(model, torch.zeros(4, 3), device="cpu", batch_size=0)
+    with pytest.raises(ValueError, match="non-empty tensor"):
+        predict(model, torch.zeros(0, 3), device="cpu")
+    with pytest.raises(ValueError, match="non-empty tensor"):
+        predict(model, torch.zeros(3), device="cpu")
+    with pytest.raises(TypeError, match="iterable"):
+        predict(model, 3, device="cpu")
