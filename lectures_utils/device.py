@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "seed_everything",
     "loader_kwargs",
     "make_loader",
+    "TransformedLoader",
     "describe_device",
 ]
 
@@ -168,3 +170,30 @@ def make_loader(
         drop_last=drop_last,
         **loader_kwargs(device),
     )
+
+
+class TransformedLoader:
+    """Wraps a loader and transforms every batch afresh: random augmentation, dropped MR sequences, ...
+
+    ``transform(*batch, generator)`` receives the batch's tensors (``x, y`` for a ``(x, y)`` loader, ``x``
+    for ``(x,)``) and a ``torch.Generator`` seeded once with ``seed``, and returns the new batch. Every
+    epoch therefore sees new random draws, while two runs with the same seed see the same ones.
+    ``len()`` is the wrapped loader's, so ``fit`` and progress bars work unchanged.
+    """
+
+    def __init__(self, loader: Iterable, transform: Callable, seed: int = 0) -> None:
+        if not isinstance(loader, Iterable):
+            raise TypeError(f"loader must be an iterable of batches, got {type(loader).__name__}")
+        if not callable(transform):
+            raise TypeError(f"transform must be callable as transform(*batch, generator), got {type(transform).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.loader, self.transform = loader, transform
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield self.transform(*(batch if isinstance(batch, (list, tuple)) else (batch,)), self.generator)

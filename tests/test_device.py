@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lectures_utils import DEVICE_ENV_VAR, SEED_ENV_VAR, book_seed, get_device, loader_kwargs, make_loader, seed_everything
+from lectures_utils import (DEVICE_ENV_VAR, SEED_ENV_VAR, TransformedLoader, book_seed, get_device, loader_kwargs, make_loader,
+                            seed_everything)
 
 
 def test_get_device_defaults_to_best_available(monkeypatch):
@@ -80,3 +81,34 @@ def test_book_seed_rejects_bad_environment_values(monkeypatch, raw):
     monkeypatch.setenv(SEED_ENV_VAR, raw)
     with pytest.raises(ValueError, match=SEED_ENV_VAR):
         book_seed()
+
+
+def _noisy(x, y, generator):
+    return x + torch.randn(x.shape, generator=generator), y
+
+
+def test_transformed_loader_draws_afresh_each_epoch_and_repeats_with_the_seed():
+    data = torch.utils.data.TensorDataset(torch.zeros(10, 3), torch.arange(10))
+    loader = TransformedLoader(make_loader(data, batch_size=4), _noisy, seed=3)
+    assert len(loader) == 3
+    first, second = list(loader), list(loader)
+    assert [len(y) for _, y in first] == [4, 4, 2] and all(torch.equal(a[1], b[1]) for a, b in zip(first, second))
+    assert not torch.equal(first[0][0], second[0][0])  # a new epoch, new noise
+    generator = torch.Generator().manual_seed(3)  # the same draws as calling the transform by hand
+    for (x, y), (x0, y0) in zip(first, make_loader(data, batch_size=4)):
+        expected, _ = _noisy(x0, y0, generator)
+        assert torch.equal(x, expected) and torch.equal(y, y0)
+    again = list(TransformedLoader(make_loader(data, batch_size=4), _noisy, seed=3))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again))
+
+
+def test_transformed_loader_single_tensor_batches_and_bad_arguments():
+    loader = TransformedLoader([torch.ones(2, 2)], lambda x, generator: (x * 2, x), seed=0)
+    (doubled, original), = list(loader)
+    assert torch.equal(doubled, 2 * original)
+    with pytest.raises(TypeError, match="callable"):
+        TransformedLoader([torch.ones(1)], "flip")
+    with pytest.raises(TypeError, match="iterable"):
+        TransformedLoader(3, _noisy)
+    with pytest.raises(TypeError, match="seed"):
+        TransformedLoader([torch.ones(1)], _noisy, seed=1.5)
